@@ -1,0 +1,34 @@
+# make demo   fresh machine -> virtual environment -> results/figures/kl_tradeoff.pdf
+# make test   the test suite (what CI runs)
+# make bench  wall time and peak memory per stage of the demo -> docs/benchmarks.md
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# One thread per job: tiny models are faster and far steadier that way.
+export OMP_NUM_THREADS := 1
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test bench lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores all results/figures/kl_tradeoff.pdf
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/demo_pipeline.py --output docs/benchmarks.md
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results .snakemake benchmarks/runs

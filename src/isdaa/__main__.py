@@ -1,0 +1,3 @@
+from isdaa.cli import main
+
+raise SystemExit(main())

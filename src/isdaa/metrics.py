@@ -1,0 +1,61 @@
+"""KL estimators, gold win rates and the per-cell metrics record."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+METRIC_KEYS = [
+    "task", "method", "beta", "seed", "n_samples", "gold_reward", "gold_reward_std",
+    "win_rate", "kl_k1", "kl_k3", "mean_length", "malformed_rate",
+]
+
+
+def kl_k1(policy_logp, reference_logp) -> float:
+    """k1 = mean(log pi(y) - log pi_ref(y)) over policy samples: unbiased, high variance."""
+    d = np.asarray(policy_logp) - np.asarray(reference_logp)
+    return float(d.mean())
+
+
+def kl_k3(policy_logp, reference_logp) -> float:
+    """k3 = mean((lp - lr) + exp(lr - lp) - 1): unbiased and never negative per sample."""
+    d = np.asarray(policy_logp) - np.asarray(reference_logp)
+    return float(np.mean(d + np.exp(-d) - 1.0))
+
+
+def win_rate(gold, reference_gold) -> float:
+    """Share of samples whose gold score beats the reference response's; ties count 1/2."""
+    gold, reference_gold = np.asarray(gold), np.asarray(reference_gold)
+    return float(np.mean((gold > reference_gold) + 0.5 * (gold == reference_gold)))
+
+
+def cell_metrics(samples: pd.DataFrame, *, task: str, method: str, beta, seed: int) -> dict:
+    """The `metrics.json` record of one cell from its scored samples."""
+    for column in ("policy_logp", "reference_logp", "gold", "reference_gold", "length", "finished"):
+        if column not in samples.columns:
+            raise ValueError(f"scored samples lack column {column!r}")
+    return {
+        "task": task,
+        "method": method,
+        "beta": None if beta is None or (isinstance(beta, float) and math.isnan(beta)) else float(beta),
+        "seed": int(seed),
+        "n_samples": int(len(samples)),
+        "gold_reward": float(samples["gold"].mean()),
+        "gold_reward_std": float(samples["gold"].std(ddof=1)) if len(samples) > 1 else 0.0,
+        "win_rate": win_rate(samples["gold"], samples["reference_gold"]),
+        "kl_k1": kl_k1(samples["policy_logp"], samples["reference_logp"]),
+        "kl_k3": kl_k3(samples["policy_logp"], samples["reference_logp"]),
+        "mean_length": float(samples["length"].mean()),
+        "malformed_rate": float(1.0 - samples["finished"].mean()),
+    }
+
+
+def summarize(cells: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds, per (task, method, beta)."""
+    values = ["gold_reward", "win_rate", "kl_k1", "kl_k3", "mean_length", "malformed_rate"]
+    grouped = cells.groupby(["task", "method", "beta"], dropna=False)[values]
+    summary = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    summary["n_seeds"] = grouped.size()
+    return summary.reset_index()

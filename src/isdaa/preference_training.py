@@ -1,0 +1,179 @@
+"""Preference training of one grid cell.
+
+A `transformers.Trainer` whose loss comes from `isdaa.losses`. Reference log-probs are
+read from the shared artifact (computed once per preference set), so no cell holds
+a reference model or runs a reference forward pass. Checkpoints live outside the
+rule's declared outputs, and a rerun resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import Trainer, TrainingArguments
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+from isdaa import modeling
+from isdaa.io import require_columns, write_csv
+from isdaa.logprobs import completion_logps, encode
+from isdaa.losses import LossSpec, preference_loss
+from isdaa.runtime import device
+
+log = logging.getLogger(__name__)
+
+BEHAVIOR_KEYS = ("behavior_chosen_logps", "behavior_rejected_logps")
+
+
+class PreferenceCollator(DataCollatorForPreference):
+    """TRL's collator (chosen rows above rejected rows, right padded), carrying the
+    behaviour log-probs through as well."""
+
+    def torch_call(self, examples):
+        batch = super().torch_call(examples)
+        for key in BEHAVIOR_KEYS:
+            if key in examples[0]:
+                batch[key] = torch.tensor([e[key] for e in examples], dtype=torch.float32)
+        return batch
+
+
+class PreferenceTrainer(Trainer):
+    def __init__(self, *args, loss_spec: LossSpec, method: str, disallowed_token_ids: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_spec = loss_spec
+        self.method = method
+        self.disallowed_token_ids = disallowed_token_ids
+        self._metrics = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        logps = completion_logps(
+            model, inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"], self.disallowed_token_ids
+        )
+        pc, pr = logps.chunk(2)
+        out = preference_loss(
+            self.loss_spec, pc, pr, inputs["ref_chosen_logps"], inputs["ref_rejected_logps"],
+            inputs.get("behavior_chosen_logps"), inputs.get("behavior_rejected_logps"),
+        )
+        loss = out.loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"method {self.method!r}: non-finite loss {loss.item()} at step {self.state.global_step + 1}; "
+                f"the last good checkpoint is kept in {self.args.output_dir}"
+            )
+        beta = self.loss_spec.beta
+        chosen_rewards = beta * (pc - inputs["ref_chosen_logps"]).detach()
+        rejected_rewards = beta * (pr - inputs["ref_rejected_logps"]).detach()
+        m = self._metrics
+        m["rewards_chosen"].append(chosen_rewards.mean().item())
+        m["rewards_rejected"].append(rejected_rewards.mean().item())
+        m["rewards_margin"].append((chosen_rewards - rejected_rewards).mean().item())
+        m["rewards_accuracy"].append((chosen_rewards > rejected_rewards).float().mean().item())
+        m["logps_chosen"].append(pc.detach().mean().item())
+        m["logps_rejected"].append(pr.detach().mean().item())
+        m["is_weight_mean"].append(out.weights.mean().item())
+        m["is_weight_max"].append(out.weights.max().item())
+        m["is_clipped_fraction"].append(out.clipped.float().mean().item())
+        return (loss, out) if return_outputs else loss
+
+    def log(self, logs, start_time=None):
+        # Per-step values averaged over the logging window, like TRL's trainers.
+        logs.update({k: float(np.mean(v)) for k, v in self._metrics.items() if v})
+        self._metrics.clear()
+        super().log(logs, start_time)
+
+
+def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.Dataset":  # noqa: F821
+    """Tokenized pairs joined with the shared reference log-probs (by pair_id)."""
+    from datasets import Dataset
+
+    prefs = pd.read_parquet(preferences_path)
+    require_columns(prefs, ["pair_id", "prompt", "chosen", "rejected"], preferences_path)
+    ref = pd.read_parquet(reference_logps_path)
+    require_columns(ref, ["pair_id", "reference_chosen_logp", "reference_rejected_logp"], reference_logps_path)
+    data = prefs.merge(ref, on="pair_id", how="left", validate="one_to_one")
+    missing = data.loc[data["reference_chosen_logp"].isna(), "pair_id"]
+    if len(missing):
+        raise ValueError(
+            f"{reference_logps_path}: no reference log-probs for {len(missing)} pair(s) of {preferences_path}, "
+            f"e.g. pair_id {missing.iloc[0]}; rerun the reference_logps rule"
+        )
+    prompts = list(data["prompt"])
+    chosen = encode(tokenizer, prompts, list(data["chosen"]))
+    rejected = encode(tokenizer, prompts, list(data["rejected"]))
+    records = {
+        "prompt_ids": [p for p, _ in chosen],
+        "chosen_ids": [c for _, c in chosen],
+        "rejected_ids": [r for _, r in rejected],
+    }
+    records["ref_chosen_logps"] = data["reference_chosen_logp"].astype("float32").tolist()
+    records["ref_rejected_logps"] = data["reference_rejected_logp"].astype("float32").tolist()
+    if {"behavior_chosen_logp", "behavior_rejected_logp"} <= set(data.columns):
+        records["behavior_chosen_logps"] = data["behavior_chosen_logp"].astype("float32").tolist()
+        records["behavior_rejected_logps"] = data["behavior_rejected_logp"].astype("float32").tolist()
+    return Dataset.from_dict(records)
+
+
+def last_checkpoint(checkpoint_dir) -> str | None:
+    paths = sorted(Path(checkpoint_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return str(paths[-1]) if paths else None
+
+
+def train_cell(cell: dict) -> dict:
+    """Train one cell from its resolved configuration (see `isdaa.config.cell_config`)."""
+    paths, training = cell["paths"], cell["training"]
+    spec = LossSpec(**cell["loss"])
+    tokenizer = modeling.load_tokenizer(paths["sft_model"])
+    model = modeling.load_model(paths["sft_model"], device())
+    model.train()
+    dataset = load_pairs(tokenizer, paths["preferences"], paths["reference_logps"])
+    checkpoints = Path(paths["checkpoints"])
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=training["epochs"],
+        per_device_train_batch_size=training["batch_size"],
+        gradient_accumulation_steps=training["gradient_accumulation_steps"],
+        learning_rate=training["learning_rate"],
+        lr_scheduler_type=training["lr_scheduler_type"],
+        warmup_steps=training["warmup_steps"],
+        weight_decay=training["weight_decay"],
+        adam_epsilon=training["adam_epsilon"],
+        max_grad_norm=training["max_grad_norm"],
+        logging_steps=training["logging_steps"],
+        save_strategy="steps",
+        save_steps=training["save_steps"],
+        save_total_limit=1,
+        seed=cell["seed"],
+        data_seed=cell["seed"],
+        report_to=[],
+        remove_unused_columns=False,
+        bf16=training["bf16"],
+        use_cpu=device() == "cpu",
+        dataloader_num_workers=0,
+    )
+    trainer = PreferenceTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=PreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        loss_spec=spec,
+        method=cell["method"],
+        disallowed_token_ids=modeling.disallowed_tokens(model),
+    )
+    resume = last_checkpoint(checkpoints)
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    history = pd.DataFrame([row for row in trainer.state.log_history if "loss" in row])
+    history = history.rename(columns={"loss": "train_loss", "learning_rate": "lr"})
+    write_csv(history, paths["train_log"])
+    modeling.save(trainer.model, tokenizer, paths["model"])
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    steps = trainer.state.global_step
+    log.info("cell %s trained: %d steps over %d pairs", cell["name"], steps, len(dataset))
+    return {"steps": steps, "pairs": len(dataset), "epochs": math.ceil(training["epochs"])}

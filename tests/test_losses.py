@@ -1,0 +1,71 @@
+"""Losses against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+
+from isdaa.losses import LossSpec, importance_weights, preference_loss
+
+PC = torch.tensor([-3.0, -5.0, -2.0])
+PR = torch.tensor([-6.0, -4.0, -9.0])
+RC = torch.tensor([-4.0, -4.5, -2.5])
+RR = torch.tensor([-5.0, -4.5, -7.0])
+H = [(-3 + 6) - (-4 + 5), (-5 + 4) - (-4.5 + 4.5), (-2 + 9) - (-2.5 + 7)]  # 2, -1, 2.5
+
+
+def test_dpo_matches_formula():
+    out = preference_loss(LossSpec("dpo", beta=0.5), PC, PR, RC, RR)
+    expected = [math.log1p(math.exp(-0.5 * h)) for h in H]
+    assert torch.allclose(out.losses, torch.tensor(expected), atol=1e-6)
+    assert torch.equal(out.weights, torch.ones(3))
+    assert out.loss.item() == pytest.approx(sum(expected) / 3, abs=1e-6)
+
+
+def test_ipo_and_slic_match_formulas():
+    ipo = preference_loss(LossSpec("ipo", beta=0.25), PC, PR, RC, RR)
+    assert torch.allclose(ipo.losses, torch.tensor([(h - 2.0) ** 2 for h in H]))
+    slic = preference_loss(LossSpec("slic", beta=0.5), PC, PR, RC, RR)
+    assert torch.allclose(slic.losses, torch.tensor([max(0.0, 1 - 0.5 * h) for h in H]))
+
+
+# Behaviour log-probs chosen so that log w = (pc - bc) + (pr - br) = 1, -1, 4.5.
+BC = PC - torch.tensor([0.5, -0.5, 3.0])
+BR = PR - torch.tensor([0.5, -0.5, 1.5])
+
+
+def test_importance_weights_clip_above_only():
+    w = importance_weights(PC, PR, BC, BR, eps=1.0)
+    assert torch.allclose(w, torch.tensor([math.e, math.exp(-1), math.exp(2.0)]))
+    # exactly at the clip boundary
+    at = importance_weights(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([-1.0]), torch.tensor([-1.0]), 1.0)
+    assert at.item() == pytest.approx(math.exp(2.0))
+
+
+def test_is_dpo_weights_dpo_and_carries_no_gradient_through_the_weight():
+    pc = PC.clone().requires_grad_()
+    pr = PR.clone().requires_grad_()
+    spec = LossSpec("dpo", beta=0.5, is_eps=1.0)
+    out = preference_loss(spec, pc, pr, RC, RR, BC, BR)
+    assert not out.weights.requires_grad
+    assert out.clipped.tolist() == [False, False, True]
+    plain = preference_loss(LossSpec("dpo", beta=0.5), PC, PR, RC, RR)
+    assert torch.allclose(out.losses, out.weights * plain.losses)
+    # per-pair gradient = weight x DPO gradient
+    out.losses.sum().backward()
+    pc2, pr2 = PC.clone().requires_grad_(), PR.clone().requires_grad_()
+    preference_loss(LossSpec("dpo", beta=0.5), pc2, pr2, RC, RR).losses.sum().backward()
+    assert torch.allclose(pc.grad, out.weights * pc2.grad)
+    assert torch.allclose(pr.grad, out.weights * pr2.grad)
+
+
+def test_behaviour_defaults_to_reference():
+    out = preference_loss(LossSpec("dpo", 0.1, is_eps=5.0), PC, PR, RC, RR)
+    assert torch.allclose(out.weights, torch.exp((PC - RC) + (PR - RR)))  # log w = 0, 0, -1.5
+
+
+@pytest.mark.parametrize("kwargs, field", [({"daa": "kto"}, "daa"), ({"beta": 0.0}, "beta"),
+                                            ({"beta": -1}, "beta"), ({"is_eps": 0.0}, "is_eps")])
+def test_invalid_spec_names_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"LossSpec.{field}"):
+        LossSpec(**kwargs)

@@ -1,0 +1,32 @@
+"""The DAG of the default configuration, without running it."""
+
+import subprocess
+
+from conftest import BIN, REPO, default_config
+from workflow_helpers import job_stats, snakemake, write_config
+
+
+def test_dry_run_of_default_grid_schedules_every_cell(tmp_path):
+    write_config(tmp_path)
+    out = snakemake(tmp_path, "-n", "results/figures/kl_tradeoff.pdf")
+    grid = default_config()["grid"]
+    n_cells = len(grid["methods"]) * len(grid["betas"]) * len(grid["seeds"])
+    stats = job_stats(out.stdout)
+    assert stats["train_preference"] == n_cells
+    assert stats["sample"] == stats["score"] == n_cells + 1  # every cell plus the SFT policy
+    for once in ("prepare_data", "init_model", "sft", "label_preferences", "reference_logps", "aggregate"):
+        assert stats[once] == 1, once  # the reference pass is shared by the whole grid
+
+
+def test_single_cell_is_a_target(tmp_path):
+    write_config(tmp_path)
+    out = snakemake(tmp_path, "-n", "results/toy/is_dpo/beta0.1/seed1/metrics.json")
+    stats = job_stats(out.stdout)
+    assert stats["train_preference"] == 1 and stats["sample"] == 1 and "aggregate" not in stats
+
+
+def test_lint_is_clean():
+    out = subprocess.run([BIN / "snakemake", "--lint", "-s", REPO / "Snakefile", "-d", REPO],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, out.stdout + out.stderr
