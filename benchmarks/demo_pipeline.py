@@ -58,8 +58,8 @@ def render(table: pd.DataFrame, wall: float, cores: int, command: str) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for stage, row in table.iterrows():
-        lines.append(f"| {stage} | {row.jobs} | {row.total_wall_s:.1f} | {row.max_wall_s:.1f} | {row.peak_rss_mb:.0f} |")
-    lines += ["", f"Sum of job times: {table.total_wall_s.sum():.0f} s over {table.jobs.sum()} jobs.", END]
+        lines.append(f"| {stage} | {int(row.jobs)} | {row.total_wall_s:.1f} | {row.max_wall_s:.1f} | {row.peak_rss_mb:.0f} |")
+    lines += ["", f"Sum of job times: {table.total_wall_s.sum():.0f} s over {int(table.jobs.sum())} jobs.", END]
     return "\n".join(lines)
 
 

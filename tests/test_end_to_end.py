@@ -121,3 +121,10 @@ def test_cli_evaluate_reproduces_metrics(run, tmp_path):
     subprocess.run([sys.executable, "-m", "isdaa", "evaluate", "--model-path", folder / "model",
                     "--output-dir", tmp_path], cwd=run, check=True, capture_output=True)
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads((folder / "metrics.json").read_text())
+
+
+def test_cli_plot_redraws_the_figure_in_any_format(run, tmp_path):
+    out = tmp_path / "kl_tradeoff.png"
+    subprocess.run([sys.executable, "-m", "isdaa", "plot", "--summary", run / "results" / "tables" / "summary.csv",
+                    "--config", run / "config.yaml", "--output", out], check=True, capture_output=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,6 +2,7 @@
 
     python -m isdaa train --config results/toy/dpo/beta0.1/seed1/config.yaml
     python -m isdaa evaluate --model-path results/toy/dpo/beta0.1/seed1/model
+    python -m isdaa plot --summary results/tables/summary.csv --output kl_tradeoff.png
 """
 
 from __future__ import annotations
@@ -55,6 +56,21 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _plot(args) -> int:
+    import pandas as pd
+
+    from isdaa.plots import plot_kl_tradeoff
+
+    labels = {}
+    if args.config:
+        from isdaa.config import load_config
+
+        labels = {name: spec.get("label", name) for name, spec in load_config(args.config)["methods"].items()}
+    plot_kl_tradeoff(pd.read_csv(args.summary), args.output, args.kl_estimator, labels)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="isdaa", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +82,11 @@ def main(argv=None) -> int:
     evaluate.add_argument("--config", help="cell config.yaml (default: beside the model folder)")
     evaluate.add_argument("--output-dir", help="default: <model-path>/../manual_eval")
     evaluate.add_argument("--seed", type=int, help="sampling seed (default: the cell's)")
+    plot = sub.add_parser("plot", help="redraw the KL trade-off figure from a summary table (any format)")
+    plot.add_argument("--summary", default="results/tables/summary.csv")
+    plot.add_argument("--output", required=True, help="file name; its extension picks the format (pdf, png, svg)")
+    plot.add_argument("--config", help="config whose method labels to use in the legend")
+    plot.add_argument("--kl-estimator", default="kl_k3", choices=["kl_k3", "kl_k1"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return {"train": _train, "evaluate": _evaluate}[args.command](args)
+    return {"train": _train, "evaluate": _evaluate, "plot": _plot}[args.command](args)

@@ -23,14 +23,16 @@ def plot_kl_tradeoff(summary: pd.DataFrame, path, kl_estimator: str = "kl_k3", l
     sft = summary[summary["method"] == "sft"]
     if len(sft):
         ax.scatter(sft[x], sft[y], marker="*", s=180, color="black", zorder=5, label="SFT (reference)")
-    for method, rows in summary[summary["method"] != "sft"].groupby("method", sort=False):
+    for i, (method, rows) in enumerate(summary[summary["method"] != "sft"].groupby("method", sort=False)):
         rows = rows.sort_values("beta", ascending=False)
         xerr = rows[f"{kl_estimator}_std"].fillna(0)
         yerr = rows["gold_reward_std"].fillna(0)
         line = ax.errorbar(rows[x], rows[y], xerr=xerr, yerr=yerr, marker="o", capsize=3,
                            label=labels.get(method, method))
         for _, row in rows.iterrows():
-            ax.annotate(f"β={row['beta']:g}", (row[x], row[y]), textcoords="offset points", xytext=(4, 4),
+            # Alternate sides per method so that labels of nearby points do not collide.
+            ax.annotate(f"β={row['beta']:g}", (row[x], row[y]), textcoords="offset points",
+                        xytext=(5, 5) if i % 2 == 0 else (5, -12),
                         fontsize=7, color=line[0].get_color())
     ax.set_xlabel(KL_LABELS[kl_estimator])
     ax.set_ylabel("gold reward (mean over held-out samples)")
@@ -40,5 +42,5 @@ def plot_kl_tradeoff(summary: pd.DataFrame, path, kl_estimator: str = "kl_k3", l
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1])
+        fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150)
     plt.close(fig)

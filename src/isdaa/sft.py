@@ -42,8 +42,8 @@ def train_sft(base_model_dir, sft_data_path, output_dir, settings: dict, seed: i
         bf16=False,
         use_cpu=device() == "cpu",
         dataset_num_proc=None,
-        # TRL turns activation checkpointing on by default; for small models it only recomputes the forward.
-        activation_checkpointing=settings.get("activation_checkpointing", False),
+        # TRL turns this on by default; on a small model it only recomputes the forward.
+        activation_checkpointing=settings["activation_checkpointing"],
     )
     trainer = SFTTrainer(
         model=model,
