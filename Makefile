@@ -1,6 +1,6 @@
 # make demo   fresh machine -> virtual environment -> results/figures/kl_tradeoff.pdf
 # make test   the test suite (what CI runs)
-# make bench  wall time and peak memory per stage of the demo -> docs/benchmarks.md
+# make bench  trainer speed vs TRL, and wall time and peak memory per stage of the demo -> docs/benchmarks.md
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/trainer_speed.py --output docs/benchmarks.md
 	$(BIN)/python benchmarks/demo_pipeline.py --output docs/benchmarks.md
 
 lint: $(STAMP)

@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from report import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- demo-benchmark:begin -->", "<!-- demo-benchmark:end -->"
 
 
 def stage_of(tsv: Path, results: Path) -> str:
@@ -47,7 +47,6 @@ def collect(results: Path) -> pd.DataFrame:
 
 def render(table: pd.DataFrame, wall: float, cores: int, command: str) -> str:
     lines = [
-        BEGIN,
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, `--cores {cores}`, OMP_NUM_THREADS=1, default config.",
         f"Command: `{command}`.",
@@ -59,7 +58,7 @@ def render(table: pd.DataFrame, wall: float, cores: int, command: str) -> str:
     ]
     for stage, row in table.iterrows():
         lines.append(f"| {stage} | {int(row.jobs)} | {row.total_wall_s:.1f} | {row.max_wall_s:.1f} | {row.peak_rss_mb:.0f} |")
-    lines += ["", f"Sum of job times: {table.total_wall_s.sum():.0f} s over {int(table.jobs.sum())} jobs.", END]
+    lines += ["", f"Sum of job times: {table.total_wall_s.sum():.0f} s over {int(table.jobs.sum())} jobs."]
     return "\n".join(lines)
 
 
@@ -78,15 +77,10 @@ def main() -> int:
     wall = time.perf_counter() - start
     table = collect(workdir / "results")
     cores = os.cpu_count() if args.cores == "all" else int(args.cores)
-    block = render(table, wall, cores, "make bench")
-    print(block)
+    body = render(table, wall, cores, "make bench")
+    print(body)
     if args.output:
-        text = args.output.read_text() if args.output.exists() else ""
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text + ("\n" if text else "") + block + "\n"
-        args.output.write_text(text)
+        replace_block(args.output, "demo-benchmark", body)
     return 0
 
 

@@ -51,7 +51,9 @@ def test_invalid_config_names_key_and_value(config, edit, expected):
 def test_cell_config_is_self_contained(config):
     validate_config(config)
     cell = cell_config(config, "is_dpo", format_beta(0.1), 1)
-    assert cell["loss"] == {"daa": "dpo", "beta": 0.1, "is_eps": 1.0}
+    assert cell["loss"] == {"daa": "dpo", "beta": 0.1, "is_eps": 1.0, "rpo_eta": 0.0, "length_alpha": 0.0,
+                            "chi": False, "chi_r": None}
+    assert cell_config(config, "chipo", "1", 2)["loss"]["chi_r"] == config["methods"]["chipo"]["chi_r"]
     assert cell["paths"]["model"] == "results/toy/is_dpo/beta0.1/seed1/model"
     assert cell["paths"]["reference_logps"] == "results/toy/reference_logps.parquet"
     assert cell["training"]["learning_rate"] == config["preference_training"]["learning_rate"]

@@ -69,3 +69,66 @@ def test_behaviour_defaults_to_reference():
 def test_invalid_spec_names_field(kwargs, field):
     with pytest.raises(ValueError, match=f"LossSpec.{field}"):
         LossSpec(**kwargs)
+
+
+LC = torch.tensor([3.0, 5.0, 2.0])  # response lengths, end token included
+LR = torch.tensor([4.0, 1.0, 2.0])
+
+
+def test_rdpo_adds_the_length_margin_inside_the_sigmoid():
+    out = preference_loss(LossSpec("dpo", beta=0.5, length_alpha=0.1), PC, PR, RC, RR,
+                          chosen_lengths=LC, rejected_lengths=LR)
+    z = [0.5 * h + 0.1 * d for h, d in zip(H, [-1, 4, 0])]  # 0.9, -0.1, 1.25
+    assert torch.allclose(out.losses, torch.tensor([math.log1p(math.exp(-v)) for v in z]), atol=1e-6)
+    with pytest.raises(ValueError, match="chosen_lengths"):
+        preference_loss(LossSpec("dpo", beta=0.5, length_alpha=0.1), PC, PR, RC, RR)
+
+
+def test_rpo_adds_the_scaled_chosen_nll():
+    out = preference_loss(LossSpec("dpo", beta=0.5, rpo_eta=0.005), PC, PR, RC, RR)
+    dpo = [math.log1p(math.exp(-0.5 * h)) for h in H]
+    assert torch.allclose(out.losses, torch.tensor([d + 0.005 * 0.5 * n for d, n in zip(dpo, [3, 5, 2])]), atol=1e-6)
+
+
+def test_chipo_link_and_its_clip():
+    out = preference_loss(LossSpec("dpo", beta=0.5, chi=True, chi_r=1.0), PC, PR, RC, RR)
+
+    def phi(d):
+        return d + math.exp(d)
+
+    # pair 1: d_c = 1, d_r = -1; beta * (phi_c - phi_r) = 2.175 > 2R, so it is clipped to 2
+    assert 0.5 * (phi(1) - phi(-1)) > 2
+    # pair 2: d_c = -0.5, d_r = 0.5; inside the clip
+    z2 = 0.5 * (phi(-0.5) - phi(0.5))
+    assert -2 < z2 < 2
+    assert out.losses[0].item() == pytest.approx(math.log1p(math.exp(-2.0)), abs=1e-6)
+    assert out.losses[1].item() == pytest.approx(math.log1p(math.exp(-z2)), abs=1e-6)
+    # no gradient flows through a clipped pair
+    pc = PC.clone().requires_grad_()
+    preference_loss(LossSpec("dpo", beta=0.5, chi=True, chi_r=1.0), pc, PR, RC, RR).losses[0].backward()
+    assert pc.grad[0] == 0
+
+
+def test_chipo_is_stable_for_huge_ratios():
+    out = preference_loss(LossSpec("dpo", beta=0.1, chi=True, chi_r=1.0), torch.tensor([0.0]), torch.tensor([-500.0]),
+                          torch.tensor([-400.0]), torch.tensor([0.0]))
+    assert torch.isfinite(out.losses).all()
+
+
+@pytest.mark.parametrize("daa", sorted(["dpo", "ipo", "slic"]))
+@pytest.mark.parametrize("modifiers", [{}, {"chi": True, "chi_r": 1.0}, {"length_alpha": 0.05}, {"rpo_eta": 0.01},
+                                       {"chi": True, "chi_r": 2.0, "length_alpha": 0.05, "rpo_eta": 0.01}])
+def test_importance_sampling_composes_with_every_daa_and_modifier(daa, modifiers):
+    plain = preference_loss(LossSpec(daa, 0.3, **modifiers), PC, PR, RC, RR, BC, BR, LC, LR)
+    weighted = preference_loss(LossSpec(daa, 0.3, is_eps=1.0, **modifiers), PC, PR, RC, RR, BC, BR, LC, LR)
+    assert torch.isfinite(plain.losses).all()
+    assert torch.allclose(weighted.losses, weighted.weights * plain.losses)
+    assert torch.allclose(weighted.weights, importance_weights(PC, PR, BC, BR, 1.0))
+
+
+@pytest.mark.parametrize("kwargs, field", [({"rpo_eta": -0.1}, "rpo_eta"), ({"length_alpha": -1}, "length_alpha"),
+                                            ({"chi": True}, "chi_r"), ({"chi_r": 1.0}, "chi_r"),
+                                            ({"chi": True, "chi_r": 0}, "chi_r"), ({"chi": 1}, "chi")])
+def test_invalid_modifiers_name_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"LossSpec.{field}"):
+        LossSpec(**kwargs)

@@ -64,6 +64,7 @@ def validate_config(config: dict) -> dict:
         raise ConfigError(f"config key {_key_path(error.path)} = {error.instance!r}: {error.message}")
     _check_method_training(config, schema)
     _check_semantics(config)
+    _check_losses(config)
     return config
 
 
@@ -80,6 +81,19 @@ def _check_method_training(config: dict, schema: dict) -> None:
             if error.validator == "additionalProperties":
                 raise ConfigError(f"config key {where}: {error.message} (keys of preference_training are allowed)")
             raise ConfigError(f"config key {where} = {error.instance!r}: {error.message}")
+
+
+def _check_losses(config: dict) -> None:
+    """Each method must make a valid `LossSpec` (combinations the schema cannot see)."""
+    from isdaa.losses import LossSpec
+
+    beta = format_beta(config["grid"]["betas"][0])
+    for name in config["methods"]:
+        try:
+            LossSpec(**loss_settings(config, name, beta))
+        except ValueError as error:
+            field = str(error).split(":", 1)[0].removeprefix("LossSpec.")
+            raise ConfigError(f"config key methods.{name}.{field}: {str(error).split(': ', 1)[-1]}") from None
 
 
 def _check_semantics(config: dict) -> None:
@@ -170,9 +184,13 @@ def method_training(config: dict, method: str) -> dict:
     return merge(config["preference_training"], config["methods"][method].get("training", {}))
 
 
+LOSS_FIELDS = ("daa", "is_eps", "rpo_eta", "length_alpha", "chi", "chi_r")
+
+
 def loss_settings(config: dict, method: str, beta: str) -> dict:
+    """The `isdaa.losses.LossSpec` fields of a method at one beta."""
     spec = config["methods"][method]
-    return {"daa": spec["daa"], "beta": float(beta), "is_eps": spec.get("is_eps")}
+    return {"daa": spec["daa"], "beta": float(beta), **{k: spec[k] for k in LOSS_FIELDS[1:] if k in spec}}
 
 
 def cell_config(config: dict, method: str, beta: str, seed: int) -> dict:

@@ -4,11 +4,18 @@ Notation (all tensors shape (B,), sums over response tokens):
     pc, pr   policy log-probs of the chosen / rejected response
     rc, rr   reference (SFT) log-probs
     bc, br   behaviour-policy log-probs (the policy that generated the pairs)
+    lc, lr   response lengths in tokens, end token included
     h = (pc - pr) - (rc - rr)      the DAA logit
 
-A DAA is a function ``loss(h, beta) -> (B,)`` registered in `DAA_LOSSES`; importance
-sampling multiplies any of them by a clipped, detached weight. To add a DAA, write
-one function and decorate it with ``@register_daa("name")``.
+A DAA is a function ``loss(h, beta) -> (B,)`` registered in `DAA_LOSSES`. Modifiers
+act on the logit or on the per-pair loss, so every one composes with every DAA:
+
+    chi link (chi-PO)    h <- clip(phi_c - phi_r, -2R/beta, 2R/beta),  phi = d + exp(d),  d = log pi - log pi_ref
+    length term (R-DPO)  h <- h + (alpha / beta) * (lc - lr)           i.e. beta*h + alpha*(lc - lr)
+    SFT term (RPO)       loss <- loss + eta * beta * (-pc)
+    importance sampling  loss <- w * loss,  w = sg(exp(min((pc - bc) + (pr - br), 2 eps)))
+
+To add a DAA, write one function of (h, beta) and decorate it with ``@register_daa("name")``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ import torch
 import torch.nn.functional as F
 
 DAA_LOSSES: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {}
+
+# exp(d) of the chi link is computed on d clamped here: beyond it the clip has
+# already flattened the loss, and exp would only overflow.
+CHI_LOG_RATIO_MAX = 10.0
 
 
 def register_daa(name: str):
@@ -59,17 +70,35 @@ def importance_weights(pc, pr, bc, br, eps: float) -> torch.Tensor:
     return torch.exp(torch.clamp(log_w, max=2.0 * eps)).detach()
 
 
+def chi_link(pc, pr, rc, rr, beta: float, r: float) -> torch.Tensor:
+    """chi-PO logit: phi_c - phi_r with phi = d + exp(d), d = log pi - log pi_ref
+    (phi(z) = log z + z at z = pi/pi_ref), clipped so that beta * logit lies in [-2R, 2R]."""
+
+    def phi(d):
+        return d + torch.exp(torch.clamp(d, max=CHI_LOG_RATIO_MAX))
+
+    bound = 2.0 * r / beta
+    return torch.clamp(phi(pc - rc) - phi(pr - rr), -bound, bound)
+
+
 @dataclass(frozen=True)
 class LossSpec:
-    """A preference loss: which DAA, its beta, and whether to importance-weight it.
+    """A preference loss: a DAA, its beta, and optional modifiers.
 
-    is_eps: None for the plain DAA; otherwise the clip of the importance weight,
-    w <= exp(2 * is_eps).
+    is_eps:       None for no importance sampling; else the clip, w <= exp(2 is_eps).
+    rpo_eta:      weight of RPO's SFT term, eta * beta * NLL(chosen); 0 disables it.
+    length_alpha: R-DPO's length coefficient alpha; 0 disables it.
+    chi:          use chi-PO's link phi(z) = z + log z instead of log z.
+    chi_r:        chi-PO's clip R (beta * logit kept in [-2R, 2R]); only with chi.
     """
 
     daa: str = "dpo"
     beta: float = 0.1
     is_eps: float | None = None
+    rpo_eta: float = 0.0
+    length_alpha: float = 0.0
+    chi: bool = False
+    chi_r: float | None = None
 
     def __post_init__(self):
         if self.daa not in DAA_LOSSES:
@@ -78,14 +107,24 @@ class LossSpec:
             raise ValueError(f"LossSpec.beta: must be > 0, got {self.beta!r}")
         if self.is_eps is not None and not self.is_eps > 0:
             raise ValueError(f"LossSpec.is_eps: must be None or > 0, got {self.is_eps!r}")
+        if not self.rpo_eta >= 0:
+            raise ValueError(f"LossSpec.rpo_eta: must be >= 0, got {self.rpo_eta!r}")
+        if not self.length_alpha >= 0:
+            raise ValueError(f"LossSpec.length_alpha: must be >= 0, got {self.length_alpha!r}")
+        if not isinstance(self.chi, bool):
+            raise ValueError(f"LossSpec.chi: must be true or false, got {self.chi!r}")
+        if self.chi_r is not None and not self.chi:
+            raise ValueError(f"LossSpec.chi_r: only meaningful with chi=True, got chi_r={self.chi_r!r}")
+        if self.chi and not (self.chi_r is not None and self.chi_r > 0):
+            raise ValueError(f"LossSpec.chi_r: chi-PO needs a clip R > 0, got {self.chi_r!r}")
 
 
 @dataclass
 class PreferenceLossOutput:
     losses: torch.Tensor  # (B,) per-pair losses, importance weights applied
     weights: torch.Tensor  # (B,) detached weights (ones without importance sampling)
-    logits: torch.Tensor  # (B,) h, detached
-    clipped: torch.Tensor  # (B,) bool: the weight hit its clip
+    logits: torch.Tensor  # (B,) the logit the DAA saw (after the chi link and length term), detached
+    clipped: torch.Tensor  # (B,) bool: the importance weight hit its clip
 
     @property
     def loss(self) -> torch.Tensor:
@@ -100,19 +139,30 @@ def preference_loss(
     reference_rejected: torch.Tensor,
     behavior_chosen: torch.Tensor | None = None,
     behavior_rejected: torch.Tensor | None = None,
+    chosen_lengths: torch.Tensor | None = None,
+    rejected_lengths: torch.Tensor | None = None,
 ) -> PreferenceLossOutput:
     """The loss of `spec` on a batch of pairs. Without behaviour log-probs the
-    behaviour policy is the reference."""
-    h = (policy_chosen - policy_rejected) - (reference_chosen - reference_rejected)
+    behaviour policy is the reference; lengths are needed only by the length term."""
+    pc, pr, rc, rr = policy_chosen, policy_rejected, reference_chosen, reference_rejected
+    if spec.chi:
+        h = chi_link(pc, pr, rc, rr, spec.beta, spec.chi_r)
+    else:
+        h = (pc - pr) - (rc - rr)
+    if spec.length_alpha:
+        if chosen_lengths is None or rejected_lengths is None:
+            raise ValueError("LossSpec.length_alpha > 0 needs chosen_lengths and rejected_lengths")
+        h = h + (spec.length_alpha / spec.beta) * (chosen_lengths - rejected_lengths).to(h.dtype)
     losses = DAA_LOSSES[spec.daa](h, spec.beta)
+    if spec.rpo_eta:
+        losses = losses + spec.rpo_eta * spec.beta * (-pc)
     if spec.is_eps is None:
         weights = torch.ones_like(losses).detach()
         clipped = torch.zeros_like(losses, dtype=torch.bool)
     else:
-        bc = reference_chosen if behavior_chosen is None else behavior_chosen
-        br = reference_rejected if behavior_rejected is None else behavior_rejected
-        weights = importance_weights(policy_chosen, policy_rejected, bc, br, spec.is_eps)
-        log_w = ((policy_chosen - bc) + (policy_rejected - br)).detach()
-        clipped = log_w >= 2.0 * spec.is_eps
+        bc = rc if behavior_chosen is None else behavior_chosen
+        br = rr if behavior_rejected is None else behavior_rejected
+        weights = importance_weights(pc, pr, bc, br, spec.is_eps)
+        clipped = ((pc - bc) + (pr - br)).detach() >= 2.0 * spec.is_eps
         losses = weights * losses
     return PreferenceLossOutput(losses=losses, weights=weights, logits=h.detach(), clipped=clipped)

@@ -8,6 +8,7 @@ rule's declared outputs, and a rerun resumes from the last one.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -29,6 +30,10 @@ from isdaa.runtime import device
 log = logging.getLogger(__name__)
 
 BEHAVIOR_KEYS = ("behavior_chosen_logps", "behavior_rejected_logps")
+TRAIN_LOG_COLUMNS = [
+    "step", "epoch", "train_loss", "rewards_chosen", "rewards_rejected", "rewards_margin", "rewards_accuracy",
+    "logps_chosen", "logps_rejected", "is_weight_mean", "is_weight_max", "is_clipped_fraction", "grad_norm", "lr",
+]
 
 
 class PreferenceCollator(DataCollatorForPreference):
@@ -56,9 +61,12 @@ class PreferenceTrainer(Trainer):
             model, inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"], self.disallowed_token_ids
         )
         pc, pr = logps.chunk(2)
+        # Response tokens, end token included (the collator marks them in completion_mask).
+        chosen_lengths, rejected_lengths = inputs["completion_mask"].sum(1).chunk(2)
         out = preference_loss(
             self.loss_spec, pc, pr, inputs["ref_chosen_logps"], inputs["ref_rejected_logps"],
             inputs.get("behavior_chosen_logps"), inputs.get("behavior_rejected_logps"),
+            chosen_lengths, rejected_lengths,
         )
         loss = out.loss
         if not torch.isfinite(loss):
@@ -120,12 +128,21 @@ def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.D
 
 
 def last_checkpoint(checkpoint_dir) -> str | None:
-    paths = sorted(Path(checkpoint_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return str(paths[-1]) if paths else None
+    """The newest complete checkpoint. transformers writes trainer_state.json last, so a
+    folder without a readable one was cut short by a kill or preemption and is skipped."""
+    paths = sorted(Path(checkpoint_dir).glob("checkpoint-*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
+    for path in reversed(paths):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            log.warning("skipping incomplete checkpoint %s", path)
+            continue
+        return str(path)
+    return None
 
 
-def train_cell(cell: dict) -> dict:
-    """Train one cell from its resolved configuration (see `isdaa.config.cell_config`)."""
+def build_trainer(cell: dict) -> PreferenceTrainer:
+    """The trainer of one cell, from its resolved configuration (see `isdaa.config.cell_config`)."""
     paths, training = cell["paths"], cell["training"]
     spec = LossSpec(**cell["loss"])
     tokenizer = modeling.load_tokenizer(paths["sft_model"])
@@ -161,19 +178,31 @@ def train_cell(cell: dict) -> dict:
         args=args,
         train_dataset=dataset,
         data_collator=PreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        processing_class=tokenizer,
         loss_spec=spec,
         method=cell["method"],
         disallowed_token_ids=modeling.disallowed_tokens(model),
     )
+    return trainer
+
+
+def train_cell(cell: dict) -> dict:
+    """Train one cell; resume from its last complete checkpoint if a previous run was cut short."""
+    paths = cell["paths"]
+    trainer = build_trainer(cell)
+    tokenizer, checkpoints = trainer.processing_class, Path(paths["checkpoints"])
     resume = last_checkpoint(checkpoints)
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
     history = pd.DataFrame([row for row in trainer.state.log_history if "loss" in row])
     history = history.rename(columns={"loss": "train_loss", "learning_rate": "lr"})
-    write_csv(history, paths["train_log"])
+    # Rows restored from a checkpoint come back with sorted keys: fix the order.
+    columns = [c for c in TRAIN_LOG_COLUMNS if c in history.columns]
+    write_csv(history[columns + sorted(set(history.columns) - set(columns))], paths["train_log"])
     modeling.save(trainer.model, tokenizer, paths["model"])
     shutil.rmtree(checkpoints, ignore_errors=True)
     steps = trainer.state.global_step
-    log.info("cell %s trained: %d steps over %d pairs", cell["name"], steps, len(dataset))
-    return {"steps": steps, "pairs": len(dataset), "epochs": math.ceil(training["epochs"])}
+    pairs = len(trainer.train_dataset)
+    log.info("cell %s trained: %d steps over %d pairs", cell["name"], steps, pairs)
+    return {"steps": steps, "pairs": pairs, "epochs": math.ceil(cell["training"]["epochs"])}
