@@ -128,3 +128,11 @@ def test_cli_plot_redraws_the_figure_in_any_format(run, tmp_path):
     subprocess.run([sys.executable, "-m", "isdaa", "plot", "--summary", run / "results" / "tables" / "summary.csv",
                     "--config", run / "config.yaml", "--output", out], check=True, capture_output=True)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
+    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", "results/toy/dpo/beta1/seed1/model")
+    assert planned_jobs(out.stdout) == {
+        ("train_preference", "method=dpo, beta=1, seed=1"), ("sample", "run=dpo/beta1/seed1"),
+        ("score", "run=dpo/beta1/seed1"), ("aggregate", ""), ("plot_kl_tradeoff", ""),
+    }
