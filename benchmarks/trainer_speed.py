@@ -12,6 +12,7 @@ training set that a grid of N cells needs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -66,7 +67,7 @@ def make_world(root: Path, config: dict, n_pairs: int):
         "reference_chosen_logp": score_responses(model, tokenizer, prompts, chosen),
         "reference_rejected_logp": score_responses(model, tokenizer, prompts, rejected),
     }), root / "reference_logps.parquet")
-    return prefs
+    return prefs, sum(p.numel() for p in model.parameters())
 
 
 def ours(root, config, method, steps, batch):
@@ -79,15 +80,14 @@ def ours(root, config, method, steps, batch):
     return trainer
 
 
-def trl(root, prefs, config, steps, batch, precompute):
+def trl(root, prefs, config, steps, batch, precompute, reference=None, fresh_fingerprint=False):
+    """TRL's DPOTrainer (sigmoid loss) on the same model, pairs and optimizer settings."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     settings = config["preference_training"]
-    tokenizer = modeling.load_tokenizer(root / "sft")
     policy = modeling.load_model(root / "sft")
     policy.train()
-    reference = modeling.load_model(root / "sft")
     args = DPOConfig(
         output_dir=str(root / "trl"), loss_type=["sigmoid"], beta=0.1, per_device_train_batch_size=batch,
         learning_rate=settings["learning_rate"], lr_scheduler_type=settings["lr_scheduler_type"],
@@ -95,31 +95,24 @@ def trl(root, prefs, config, steps, batch, precompute):
         save_strategy="no", precompute_ref_log_probs=precompute, activation_checkpointing=False, max_length=None,
         bf16=False, use_cpu=True, report_to=[], seed=1, data_seed=1, disable_tqdm=True,
     )
-    data = Dataset.from_pandas(prefs[["prompt", "chosen", "rejected"]], preserve_index=False)
-    trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=data, processing_class=tokenizer)
-    return trainer
+    pairs = prefs[["prompt", "chosen", "rejected"]]
+    if fresh_fingerprint:
+        # TRL caches precomputed log-probs on disk by dataset fingerprint; a column unique
+        # to this call forces the pass instead of reading the cache.
+        pairs = pairs.assign(nonce=time.time_ns())
+    return DPOTrainer(model=policy, ref_model=reference or modeling.load_model(root / "sft"), args=args,
+                      train_dataset=Dataset.from_pandas(pairs, preserve_index=False),
+                      processing_class=modeling.load_tokenizer(root / "sft"))
 
 
 def count_trl_reference_batches(root, prefs, config, batch) -> int:
     """Reference forward batches one TRL trainer with precompute runs before training."""
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
-
-    tokenizer = modeling.load_tokenizer(root / "sft")
     reference = modeling.load_model(root / "sft")
     calls = []
     # A hook on the decoder body counts every forward, however TRL reaches the model
     # (it patches `forward` for its fused log-prob path, bypassing wrappers).
     reference.get_decoder().register_forward_pre_hook(lambda module, inputs: calls.append(1))
-    args = DPOConfig(output_dir=str(root / "trl-count"), beta=0.1, per_device_train_batch_size=batch,
-                     precompute_ref_log_probs=True, activation_checkpointing=False, max_length=None, bf16=False,
-                     use_cpu=True, report_to=[], disable_tqdm=True)
-    # A column unique to this call gives the dataset a fresh fingerprint: TRL caches precomputed
-    # log-probs on disk by fingerprint and would otherwise skip the pass we want to count.
-    data = Dataset.from_pandas(prefs[["prompt", "chosen", "rejected"]].assign(nonce=time.time_ns()),
-                               preserve_index=False)
-    DPOTrainer(model=modeling.load_model(root / "sft"), ref_model=reference, args=args, train_dataset=data,
-               processing_class=tokenizer)
+    trl(root, prefs, config, steps=1, batch=batch, precompute=True, reference=reference, fresh_fingerprint=True)
     return len(calls)
 
 
@@ -131,14 +124,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=64, help="pairs per step")
     args = parser.parse_args()
     runtime.setup(threads=1, seed=0)
-    import os
-
     os.environ["TQDM_DISABLE"] = "1"
     config = load_config(REPO / "config" / "config.yaml")
     root = REPO / "benchmarks" / "runs" / f"trainer-{datetime.now():%Y%m%d-%H%M%S}"
     root.mkdir(parents=True)
     n_pairs = args.steps * args.batch
-    prefs = make_world(root, config, n_pairs)
+    prefs, n_params = make_world(root, config, n_pairs)
 
     builders = {
         "ours DPO": lambda: ours(root, config, "dpo", args.steps, args.batch),
@@ -168,7 +159,7 @@ def main() -> int:
     ]
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d}, one torch thread, the default config's model "
-        f"({sum(p.numel() for p in modeling.load_model(root / 'sft').parameters())} parameters), "
+        f"({n_params} parameters), "
         f"{args.batch} pairs per step, {args.steps} steps per run (per-step time = mean after {WARMUP} warm-up "
         f"steps), {args.rounds} interleaved rounds. Command: `make bench`.",
         "",

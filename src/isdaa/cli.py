@@ -63,9 +63,9 @@ def _plot(args) -> int:
 
     labels = {}
     if args.config:
-        from isdaa.config import load_config
+        from isdaa.config import load_config, method_labels
 
-        labels = {name: spec.get("label", name) for name, spec in load_config(args.config)["methods"].items()}
+        labels = method_labels(load_config(args.config))
     plot_kl_tradeoff(pd.read_csv(args.summary), args.output, args.kl_estimator, labels)
     print(f"wrote {args.output}")
     return 0

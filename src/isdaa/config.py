@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from isdaa.losses import LossSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -85,8 +87,6 @@ def _check_method_training(config: dict, schema: dict) -> None:
 
 def _check_losses(config: dict) -> None:
     """Each method must make a valid `LossSpec` (combinations the schema cannot see)."""
-    from isdaa.losses import LossSpec
-
     beta = format_beta(config["grid"]["betas"][0])
     for name in config["methods"]:
         try:
@@ -184,13 +184,19 @@ def method_training(config: dict, method: str) -> dict:
     return merge(config["preference_training"], config["methods"][method].get("training", {}))
 
 
-LOSS_FIELDS = ("daa", "is_eps", "rpo_eta", "length_alpha", "chi", "chi_r")
+# Modifiers a method entry may set: every LossSpec field but the DAA and the grid's beta.
+LOSS_MODIFIERS = [f.name for f in fields(LossSpec) if f.name not in ("daa", "beta")]
 
 
 def loss_settings(config: dict, method: str, beta: str) -> dict:
     """The `isdaa.losses.LossSpec` fields of a method at one beta."""
     spec = config["methods"][method]
-    return {"daa": spec["daa"], "beta": float(beta), **{k: spec[k] for k in LOSS_FIELDS[1:] if k in spec}}
+    return {"daa": spec["daa"], "beta": float(beta), **{k: spec[k] for k in LOSS_MODIFIERS if k in spec}}
+
+
+def method_labels(config: dict, methods=None) -> dict:
+    """Legend label of each method (its `label`, else its name); all methods by default."""
+    return {m: config["methods"][m].get("label", m) for m in (methods or config["methods"])}
 
 
 def cell_config(config: dict, method: str, beta: str, seed: int) -> dict:

@@ -21,12 +21,15 @@ To add a DAA, write one function of (h, beta) and decorate it with ``@register_d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
-DAA_LOSSES: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {}
+# torch is imported inside the functions that compute: validating a config builds a
+# LossSpec on every Snakefile parse, and torch's import costs 2-3 s.
+
+DAA_LOSSES: dict[str, Callable[["torch.Tensor", float], "torch.Tensor"]] = {}
 
 # exp(d) of the chi link is computed on d clamped here: beyond it the clip has
 # already flattened the loss, and exp would only overflow.
@@ -46,6 +49,8 @@ def register_daa(name: str):
 @register_daa("dpo")
 def dpo(h: torch.Tensor, beta: float) -> torch.Tensor:
     """DPO: -log sigmoid(beta * h)."""
+    import torch.nn.functional as F
+
     return -F.logsigmoid(beta * h)
 
 
@@ -58,6 +63,8 @@ def ipo(h: torch.Tensor, beta: float) -> torch.Tensor:
 @register_daa("slic")
 def slic(h: torch.Tensor, beta: float) -> torch.Tensor:
     """SLiC / hinge: max(0, 1 - beta * h)."""
+    import torch.nn.functional as F
+
     return F.relu(1.0 - beta * h)
 
 
@@ -66,6 +73,8 @@ def importance_weights(pc, pr, bc, br, eps: float) -> torch.Tensor:
 
     The joint ratio of the pair, clipped above only; no self-normalisation.
     """
+    import torch
+
     log_w = (pc - bc) + (pr - br)
     return torch.exp(torch.clamp(log_w, max=2.0 * eps)).detach()
 
@@ -73,6 +82,7 @@ def importance_weights(pc, pr, bc, br, eps: float) -> torch.Tensor:
 def chi_link(pc, pr, rc, rr, beta: float, r: float) -> torch.Tensor:
     """chi-PO logit: phi_c - phi_r with phi = d + exp(d), d = log pi - log pi_ref
     (phi(z) = log z + z at z = pi/pi_ref), clipped so that beta * logit lies in [-2R, 2R]."""
+    import torch
 
     def phi(d):
         return d + torch.exp(torch.clamp(d, max=CHI_LOG_RATIO_MAX))
@@ -144,6 +154,8 @@ def preference_loss(
 ) -> PreferenceLossOutput:
     """The loss of `spec` on a batch of pairs. Without behaviour log-probs the
     behaviour policy is the reference; lengths are needed only by the length term."""
+    import torch
+
     pc, pr, rc, rr = policy_chosen, policy_rejected, reference_chosen, reference_rejected
     if spec.chi:
         h = chi_link(pc, pr, rc, rr, spec.beta, spec.chi_r)

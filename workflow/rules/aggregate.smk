@@ -30,7 +30,7 @@ rule plot_kl_tradeoff:
         ),
     params:
         kl_estimator=config["plots"]["kl_estimator"],
-        labels={m: config["methods"][m].get("label", m) for m in config["grid"]["methods"]},
+        labels=method_labels(config, config["grid"]["methods"]),
     log:
         f"{RESULTS}/logs/plot_kl_tradeoff.log",
     benchmark:

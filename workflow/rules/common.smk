@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from isdaa.config import ConfigError, cell_config, format_beta, grid, validate_config
+from isdaa.config import ConfigError, cell_config, format_beta, grid, method_labels, validate_config
 
 try:
     validate_config(config)
