@@ -17,7 +17,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 
 
+# Every figure of the study (the tables come with them).
 rule all:
     input:
-        rules.plot_kl_tradeoff.output,
+        FIGURES,
     default_target: True

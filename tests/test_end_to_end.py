@@ -24,7 +24,7 @@ CELLS = [(m, b) for m in SMOKE["grid"]["methods"] for b in ("0.1", "1")]
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
     write_config(workdir, SMOKE)
-    snakemake(workdir, "--cores", "2", "results/figures/kl_tradeoff.pdf")
+    snakemake(workdir, "--cores", "2", "all")
     return workdir
 
 
@@ -101,8 +101,7 @@ def test_changing_one_beta_reruns_only_that_cells_chain(run, tmp_path):
     expected = {("aggregate", ""), ("plot_kl_tradeoff", "")}
     for method in SMOKE["grid"]["methods"]:
         expected.add(("train_preference", f"method={method}, beta=2, seed=1"))
-        expected.add(("sample", f"run={method}/beta2/seed1"))
-        expected.add(("score", f"run={method}/beta2/seed1"))
+        expected.add(("evaluate", f"run={method}/beta2/seed1"))
     assert planned_jobs(out.stdout) == expected
 
 
@@ -133,6 +132,6 @@ def test_cli_plot_redraws_the_figure_in_any_format(run, tmp_path):
 def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
     out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", "results/toy/dpo/beta1/seed1/model")
     assert planned_jobs(out.stdout) == {
-        ("train_preference", "method=dpo, beta=1, seed=1"), ("sample", "run=dpo/beta1/seed1"),
-        ("score", "run=dpo/beta1/seed1"), ("aggregate", ""), ("plot_kl_tradeoff", ""),
+        ("train_preference", "method=dpo, beta=1, seed=1"), ("evaluate", "run=dpo/beta1/seed1"),
+        ("aggregate", ""), ("plot_kl_tradeoff", ""),
     }

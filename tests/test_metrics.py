@@ -23,7 +23,7 @@ def test_cell_metrics_record_and_summary():
         "policy_logp": [-1.0, -2.0], "reference_logp": [-1.5, -2.0], "gold": [1.0, 0.0],
         "reference_gold": [0.5, 0.5], "length": [2, 4], "finished": [True, False],
     })
-    m = cell_metrics(samples, task="toy", method="dpo", beta=0.1, seed=1)
+    m = cell_metrics(samples, task="toy", method="dpo", beta=0.1, seed=1, epoch=4)
     assert list(m) == METRIC_KEYS
     assert m["malformed_rate"] == 0.5 and m["mean_length"] == 3 and m["win_rate"] == 0.5
     other = dict(m, seed=2, gold_reward=m["gold_reward"] + 1)

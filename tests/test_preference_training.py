@@ -1,6 +1,7 @@
 """The preference trainer on a tiny model: every method trains, NaNs stop the run
 with a useful error, and a killed run resumes to the same result."""
 
+import json
 import os
 import signal
 import subprocess
@@ -59,7 +60,8 @@ def make_cell(world, method, out, **training):
     cell["training"].update({"batch_size": 16, "epochs": 0.5, "logging_steps": 1, "save_steps": 2, **training})
     cell["paths"].update(sft_model=str(root / "sft"), preferences=str(root / "preferences.parquet"),
                          reference_logps=str(root / "reference_logps.parquet"), model=str(out / "model"),
-                         train_log=str(out / "train_log.csv"), checkpoints=str(out / "checkpoints"))
+                         train_log=str(out / "train_log.csv"), checkpoints=str(out / "checkpoints"),
+                         snapshots=str(out / "snapshots"))
     return cell
 
 
@@ -127,3 +129,22 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_weights(world, tmp_path)
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "train_log.csv"),
                                   pd.read_csv(killed / "train_log.csv"))
+    # End-of-epoch snapshots made before the kill survive it; those after it are made by the rerun.
+    names = sorted(p.name for p in (tmp_path / "whole" / "snapshots").iterdir())
+    assert names == sorted(p.name for p in (killed / "snapshots").iterdir()) and len(names) == 39
+    for name in ("epoch1", "epoch39"):
+        a = load_file(tmp_path / "whole" / "snapshots" / name / "model.safetensors")
+        b = load_file(killed / "snapshots" / name / "model.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_end_of_epoch_snapshots_are_the_policy_at_that_step(world, tmp_path):
+    # 64 pairs / batch 16 = 4 steps per epoch; 3 epochs leave snapshots after steps 4 and 8.
+    cell = make_cell(world, "dpo", tmp_path, epochs=3)
+    train_cell(cell)
+    snapshots = tmp_path / "snapshots"
+    assert sorted(p.name for p in snapshots.iterdir()) == ["epoch1", "epoch2"]
+    assert json.loads((snapshots / "epoch2" / "snapshot.json").read_text()) == {"epoch": 2, "step": 8}
+    epoch2 = load_file(snapshots / "epoch2" / "model.safetensors")
+    final = load_file(tmp_path / "model" / "model.safetensors")
+    assert any(not torch.equal(epoch2[k], final[k]) for k in final)  # training went on after the snapshot

@@ -5,15 +5,21 @@ import subprocess
 from conftest import BIN, REPO, default_config
 from workflow_helpers import job_stats, snakemake, write_config
 
+from isdaa.config import dynamics_cells, grid, validate_config
+
 
 def test_dry_run_of_default_grid_schedules_every_cell(tmp_path):
     write_config(tmp_path)
-    out = snakemake(tmp_path, "-n", "results/figures/kl_tradeoff.pdf")
-    grid = default_config()["grid"]
-    n_cells = len(grid["methods"]) * len(grid["betas"]) * len(grid["seeds"])
+    out = snakemake(tmp_path, "-n", "all")
+    config = validate_config(default_config())
+    n_cells = len(grid(config))
+    # Every method of the family is in the default grid.
+    assert {c.method for c in grid(config)} == set(config["methods"])
+    epochs = int(config["preference_training"]["epochs"])
+    n_snapshots = len(dynamics_cells(config)) * (epochs - 1)
     stats = job_stats(out.stdout)
     assert stats["train_preference"] == n_cells
-    assert stats["sample"] == stats["score"] == n_cells + 1  # every cell plus the SFT policy
+    assert stats["evaluate"] == n_cells + n_snapshots + 1  # every cell, snapshots and the SFT policy
     for once in ("prepare_data", "init_model", "sft", "label_preferences", "reference_logps", "aggregate"):
         assert stats[once] == 1, once  # the reference pass is shared by the whole grid
 
@@ -22,7 +28,7 @@ def test_single_cell_is_a_target(tmp_path):
     write_config(tmp_path)
     out = snakemake(tmp_path, "-n", "results/toy/is_dpo/beta0.1/seed1/metrics.json")
     stats = job_stats(out.stdout)
-    assert stats["train_preference"] == 1 and stats["sample"] == 1 and "aggregate" not in stats
+    assert stats["train_preference"] == 1 and stats["evaluate"] == 1 and "aggregate" not in stats
 
 
 def test_lint_is_clean():

@@ -25,7 +25,7 @@ def _train(args) -> int:
     if args.output_dir:
         out = Path(args.output_dir)
         cell["paths"].update(model=str(out / "model"), train_log=str(out / "train_log.csv"),
-                             checkpoints=str(out / "checkpoints"))
+                             checkpoints=str(out / "checkpoints"), snapshots=str(out / "snapshots"))
     runtime.setup(cell.get("threads", 1), seed=cell["seed"])
     result = train_cell(cell)
     print(f"trained {cell['name']}: {result} -> {cell['paths']['model']}")
@@ -33,7 +33,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from isdaa.evaluation import generate, score
+    from isdaa.evaluation import evaluate_policy
     from isdaa.metrics import cell_metrics
 
     model_path = Path(args.model_path)
@@ -45,10 +45,10 @@ def _evaluate(args) -> int:
     seed = cell["seed"] if args.seed is None else args.seed
     runtime.setup(cell.get("threads", 1), seed=seed)
     paths = cell["paths"]
-    generations = generate(model_path, paths["eval_prompts"], cell["evaluation"], seed)
-    samples = score(generations, paths["eval_prompts"], paths["sft_model"], cell["task"],
-                    cell["evaluation"]["batch_size"])
-    metrics = cell_metrics(samples, task=cell["task"], method=cell["method"], beta=cell["beta"], seed=seed)
+    samples = evaluate_policy(model_path, paths["eval_prompts"], paths["sft_model"], cell["task"],
+                              cell["evaluation"], seed)
+    metrics = cell_metrics(samples, task=cell["task"], method=cell["method"], beta=cell["beta"], seed=seed,
+                           epoch=cell["training"]["epochs"])
     write_parquet(samples, out / "samples.parquet")
     write_json(metrics, out / "metrics.json")
     for key, value in metrics.items():

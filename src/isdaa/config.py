@@ -103,14 +103,33 @@ def _check_semantics(config: dict) -> None:
                 f"config key grid.methods[{i}] = {name!r}: unknown method; defined under `methods`: "
                 f"{sorted(config['methods'])}"
             )
-    names = {}
-    for i, beta in enumerate(config["grid"]["betas"]):
-        label = format_beta(beta)
-        if label in names:
+    betas_lists = [("grid.betas", config["grid"]["betas"])]
+    for name, override in config["grid"]["per_method"].items():
+        if name not in config["grid"]["methods"]:
             raise ConfigError(
-                f"config key grid.betas[{i}] = {beta!r}: same folder name beta{label} as grid.betas[{names[label]}]"
+                f"config key grid.per_method.{name}: not in grid.methods {config['grid']['methods']}"
             )
-        names[label] = i
+        if "betas" in override:
+            betas_lists.append((f"grid.per_method.{name}.betas", override["betas"]))
+    for key, betas in betas_lists:
+        names = {}
+        for i, beta in enumerate(betas):
+            label = format_beta(beta)
+            if label in names:
+                raise ConfigError(
+                    f"config key {key}[{i}] = {beta!r}: same folder name beta{label} as {key}[{names[label]}]"
+                )
+            names[label] = i
+    cells = set(grid(config))
+    dynamics = config["dynamics"]
+    for i, name in enumerate(dynamics["methods"]):
+        if name not in config["grid"]["methods"]:
+            raise ConfigError(f"config key dynamics.methods[{i}] = {name!r}: not in grid.methods")
+    if dynamics["methods"] and not dynamics_cells(config):
+        raise ConfigError(
+            f"config key dynamics: methods {dynamics['methods']}, betas {dynamics['betas']} and seeds "
+            f"{dynamics['seeds']} select no cell of the grid ({len(cells)} cells)"
+        )
     model = config["model"]
     if model["hidden_size"] % model["num_heads"]:
         raise ConfigError(
@@ -168,8 +187,21 @@ class Cell:
 
 
 def grid(config: dict) -> list[Cell]:
+    """Every cell: each method over its betas and seeds (`grid.per_method` overrides)."""
     g = config["grid"]
-    return [Cell(m, format_beta(b), int(s)) for m, b, s in itertools.product(g["methods"], g["betas"], g["seeds"])]
+    cells = []
+    for method in g["methods"]:
+        override = g.get("per_method", {}).get(method, {})
+        betas, seeds = override.get("betas", g["betas"]), override.get("seeds", g["seeds"])
+        cells += [Cell(method, format_beta(b), int(s)) for b, s in itertools.product(betas, seeds)]
+    return cells
+
+
+def dynamics_cells(config: dict) -> list[Cell]:
+    """Grid cells whose per-epoch snapshots are evaluated (the `dynamics` selection)."""
+    d = config["dynamics"]
+    betas, seeds = {format_beta(b) for b in d["betas"]}, {int(s) for s in d["seeds"]}
+    return [c for c in grid(config) if c.method in d["methods"] and c.beta in betas and c.seed in seeds]
 
 
 def task_dir(config: dict) -> str:
@@ -199,6 +231,18 @@ def method_labels(config: dict, methods=None) -> dict:
     return {m: config["methods"][m].get("label", m) for m in (methods or config["methods"])}
 
 
+def eps_ablation(config: dict) -> dict:
+    """The grid's methods that are DPO with at most an importance-sampling clip:
+    {name: is_eps (None for plain DPO)}, the series of `is_eps_ablation.pdf`."""
+    out = {}
+    for name in config["grid"]["methods"]:
+        spec = config["methods"][name]
+        others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
+        if spec["daa"] == "dpo" and not others and not spec.get("training"):
+            out[name] = spec.get("is_eps")
+    return out
+
+
 def cell_config(config: dict, method: str, beta: str, seed: int) -> dict:
     """Everything that defines one cell, self-contained: `python -m isdaa train --config`
     reruns the cell from this alone."""
@@ -222,5 +266,6 @@ def cell_config(config: dict, method: str, beta: str, seed: int) -> dict:
             "model": f"{out}/model",
             "train_log": f"{out}/train_log.csv",
             "checkpoints": f"{out}/checkpoints",
+            "snapshots": f"{out}/snapshots",
         },
     }

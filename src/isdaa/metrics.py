@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 METRIC_KEYS = [
-    "task", "method", "beta", "seed", "n_samples", "gold_reward", "gold_reward_std",
+    "task", "method", "beta", "seed", "epoch", "n_samples", "gold_reward", "gold_reward_std",
     "win_rate", "kl_k1", "kl_k3", "mean_length", "malformed_rate",
 ]
 
@@ -31,8 +33,9 @@ def win_rate(gold, reference_gold) -> float:
     return float(np.mean((gold > reference_gold) + 0.5 * (gold == reference_gold)))
 
 
-def cell_metrics(samples: pd.DataFrame, *, task: str, method: str, beta, seed: int) -> dict:
-    """The `metrics.json` record of one cell from its scored samples."""
+def cell_metrics(samples: pd.DataFrame, *, task: str, method: str, beta, seed: int, epoch: float) -> dict:
+    """The `metrics.json` record of one policy from its scored samples. `epoch` says how
+    far along training it is: 0 for the SFT policy, the last epoch for a finished cell."""
     for column in ("policy_logp", "reference_logp", "gold", "reference_gold", "length", "finished"):
         if column not in samples.columns:
             raise ValueError(f"scored samples lack column {column!r}")
@@ -41,6 +44,7 @@ def cell_metrics(samples: pd.DataFrame, *, task: str, method: str, beta, seed: i
         "method": method,
         "beta": None if beta is None or (isinstance(beta, float) and math.isnan(beta)) else float(beta),
         "seed": int(seed),
+        "epoch": float(epoch),
         "n_samples": int(len(samples)),
         "gold_reward": float(samples["gold"].mean()),
         "gold_reward_std": float(samples["gold"].std(ddof=1)) if len(samples) > 1 else 0.0,
@@ -59,3 +63,26 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     summary = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
     summary["n_seeds"] = grouped.size()
     return summary.reset_index()
+
+
+def read_metrics(paths) -> pd.DataFrame:
+    """metrics.json files as one table, METRIC_KEYS as columns."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows.append(json.load(f))
+    return pd.DataFrame(rows, columns=METRIC_KEYS)
+
+
+def read_train_logs(paths) -> pd.DataFrame:
+    """train_log.csv files of cells (`<method>/beta<b>/seed<s>/train_log.csv`) as one
+    table with method, beta and seed columns first."""
+    frames = []
+    for path in map(Path, paths):
+        seed, beta, method = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
+        log = pd.read_csv(path)
+        log.insert(0, "seed", int(seed.removeprefix("seed")))
+        log.insert(0, "beta", float(beta.removeprefix("beta")))
+        log.insert(0, "method", method)
+        frames.append(log)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "beta", "seed", "step"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from isdaa import modeling
@@ -94,6 +94,26 @@ class PreferenceTrainer(Trainer):
         logs.update({k: float(np.mean(v)) for k, v in self._metrics.items() if v})
         self._metrics.clear()
         super().log(logs, start_time)
+
+
+class EpochSnapshots(TrainerCallback):
+    """Save the policy at the end of every epoch but the last (the final model is the
+    last), for the training-dynamics evaluation. Snapshots go next to the checkpoints,
+    outside the rule's outputs, so a resumed run keeps the ones it already made.
+
+    Saved at the epoch's last step, which transformers runs before it writes that
+    step's checkpoint: a run killed in between resumes before the snapshot, never
+    after it."""
+
+    def __init__(self, folder: Path, tokenizer):
+        self.folder, self.tokenizer = folder, tokenizer
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        epoch = round(state.epoch)
+        if abs(state.epoch - epoch) < 1e-6 and 0 < epoch < math.ceil(args.num_train_epochs):
+            path = self.folder / f"epoch{epoch}"
+            modeling.save(model, self.tokenizer, path)
+            (path / "snapshot.json").write_text(json.dumps({"epoch": epoch, "step": state.global_step}))
 
 
 def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.Dataset":  # noqa: F821
@@ -183,6 +203,7 @@ def build_trainer(cell: dict) -> PreferenceTrainer:
         method=cell["method"],
         disallowed_token_ids=modeling.disallowed_tokens(model),
     )
+    trainer.add_callback(EpochSnapshots(checkpoints / "snapshots", tokenizer))
     return trainer
 
 
@@ -201,6 +222,12 @@ def train_cell(cell: dict) -> dict:
     columns = [c for c in TRAIN_LOG_COLUMNS if c in history.columns]
     write_csv(history[columns + sorted(set(history.columns) - set(columns))], paths["train_log"])
     modeling.save(trainer.model, tokenizer, paths["model"])
+    snapshots = Path(paths["snapshots"])
+    shutil.rmtree(snapshots, ignore_errors=True)
+    if (checkpoints / "snapshots").exists():
+        (checkpoints / "snapshots").rename(snapshots)
+    else:
+        snapshots.mkdir(parents=True)  # a one-epoch run has none
     shutil.rmtree(checkpoints, ignore_errors=True)
     steps = trainer.state.global_step
     pairs = len(trainer.train_dataset)

@@ -1,10 +1,11 @@
 # Config validation, the grid, wildcard constraints and path helpers.
+import math
 import re
 import sys
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from isdaa.config import ConfigError, cell_config, format_beta, grid, method_labels, validate_config
+from isdaa.config import ConfigError, cell_config, dynamics_cells, eps_ablation, grid, method_labels, method_training, validate_config
 
 try:
     validate_config(config)
@@ -15,38 +16,72 @@ RESULTS = config["results_dir"]
 TASK = config["task"]
 BASE = f"{RESULTS}/{TASK}"
 CELLS = grid(config)
+METHODS = config["grid"]["methods"]
+# Epochs of each method's training (a method may override them): its last epoch is the final model.
+EPOCHS = {m: math.ceil(method_training(config, m)["epochs"]) for m in METHODS}
+RESOURCES = config["resources"]
 
 
 def alternatives(values):
-    return "|".join(re.escape(str(v)) for v in values)
+    return "|".join(re.escape(str(v)) for v in sorted(set(map(str, values))))
 
 
 wildcard_constraints:
     task=re.escape(TASK),
-    method=alternatives(config["grid"]["methods"]),
-    beta=alternatives(format_beta(b) for b in config["grid"]["betas"]),
-    seed=alternatives(config["grid"]["seeds"]),
-    # A policy under evaluation: the SFT model or one grid cell.
-    run=f"sft|({alternatives(config['grid']['methods'])})/beta[^/]+/seed\\d+",
+    method=alternatives(METHODS),
+    beta=alternatives(c.beta for c in CELLS),
+    seed=alternatives(c.seed for c in CELLS),
+    # A policy under evaluation: the SFT model, a grid cell, or a cell's epoch snapshot.
+    run=f"sft|({alternatives(METHODS)})/beta[^/]+/seed\\d+(/epoch\\d+)?",
 
 
-def cell_paths(filename):
-    return [f"{BASE}/{cell.name}/{filename}" for cell in CELLS]
+def cell_paths(filename, cells=CELLS):
+    return [f"{BASE}/{cell.name}/{filename}" for cell in cells]
 
 
-def run_seed(wildcards):
-    """Evaluation sampling seed: the cell's seed, or the SFT evaluation seed."""
-    if wildcards.run == "sft":
-        return config["evaluation"]["sft_seed"]
-    return int(wildcards.run.rsplit("seed", 1)[1])
+def snapshot_paths(filename):
+    """`filename` of every evaluated end-of-epoch snapshot (the `dynamics` cells)."""
+    return [f"{BASE}/{cell.name}/epoch{e}/{filename}"
+            for cell in dynamics_cells(config) for e in range(1, EPOCHS[cell.method])]
+
+
+def parse_run(run):
+    """(method, beta, seed, snapshot epoch or None) of a run; None for the SFT policy."""
+    if run == "sft":
+        return None
+    method, beta, seed, *epoch = run.split("/")
+    return method, beta.removeprefix("beta"), int(seed.removeprefix("seed")), (
+        int(epoch[0].removeprefix("epoch")) if epoch else None)
+
+
+def run_model_input(wildcards):
+    """What the evaluation waits for: the model folder, or the cell's snapshots folder."""
+    parsed = parse_run(wildcards.run)
+    if parsed is None:
+        return f"{BASE}/sft/model"
+    method, beta, seed, epoch = parsed
+    cell = f"{BASE}/{method}/beta{beta}/seed{seed}"
+    return f"{cell}/model" if epoch is None else f"{cell}/snapshots"
+
+
+def run_model_path(wildcards):
+    parsed = parse_run(wildcards.run)
+    if parsed is None or parsed[3] is None:
+        return run_model_input(wildcards)
+    return f"{run_model_input(wildcards)}/epoch{parsed[3]}"
 
 
 def run_identity(wildcards):
-    """(method, beta, seed) that metrics.json records for a policy."""
-    if wildcards.run == "sft":
-        return {"method": "sft", "beta": None, "seed": config["evaluation"]["sft_seed"]}
-    method, beta, seed = wildcards.run.split("/")
-    return {"method": method, "beta": float(beta.removeprefix("beta")), "seed": int(seed.removeprefix("seed"))}
+    """(method, beta, seed, epoch) that metrics.json records for a policy; the seed is
+    also the evaluation's sampling seed."""
+    parsed = parse_run(wildcards.run)
+    if parsed is None:
+        return {"method": "sft", "beta": None, "seed": config["evaluation"]["sft_seed"], "epoch": 0}
+    method, beta, seed, epoch = parsed
+    return {"method": method, "beta": float(beta), "seed": seed,
+            "epoch": EPOCHS[method] if epoch is None else epoch}
 
 
-RESOURCES = config["resources"]
+def figure(name):
+    """A figure target, with its caption for `snakemake --report`."""
+    return report(f"{RESULTS}/figures/{name}.pdf", caption=f"../report/{name}.rst", category="Figures")

@@ -1,46 +1,24 @@
-# A policy under evaluation (`run`) is the SFT model or a grid cell.
+# A policy under evaluation (`run`): the SFT model, a grid cell's final model, or a
+# cell's end-of-epoch snapshot (`<cell>/epoch<E>`): a snapshot is evaluated like a cell.
 
 
-rule sample:
+rule evaluate:
     input:
-        model=f"{BASE}/{{run}}/model",
-        eval_prompts=rules.label_preferences.output.eval_prompts,
-    output:
-        f"{BASE}/{{run}}/generations.parquet",
-    params:
-        settings=config["evaluation"],
-        seed=run_seed,
-    log:
-        f"{BASE}/logs/sample/{{run}}.log",
-    benchmark:
-        f"{BASE}/benchmarks/sample/{{run}}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
-    conda:
-        "../../envs/evaluate.yaml"
-    script:
-        "../../scripts/sample.py"
-
-
-rule score:
-    input:
-        generations=rules.sample.output[0],
+        model=run_model_input,
         eval_prompts=rules.label_preferences.output.eval_prompts,
         reference_model=rules.sft.output[0],
     output:
         samples=f"{BASE}/{{run}}/samples.parquet",
         metrics=f"{BASE}/{{run}}/metrics.json",
     params:
-        task=TASK,
+        model_path=run_model_path,
         identity=run_identity,
-        batch_size=config["evaluation"]["batch_size"],
+        task=TASK,
+        settings=config["evaluation"],
     log:
-        f"{BASE}/logs/score/{{run}}.log",
+        f"{BASE}/logs/evaluate/{{run}}.log",
     benchmark:
-        f"{BASE}/benchmarks/score/{{run}}.tsv"
+        f"{BASE}/benchmarks/evaluate/{{run}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=RESOURCES["mem_mb"],
@@ -49,4 +27,4 @@ rule score:
     conda:
         "../../envs/evaluate.yaml"
     script:
-        "../../scripts/score.py"
+        "../../scripts/evaluate.py"

@@ -7,6 +7,8 @@ rule train_preference:
         model=directory(f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/model"),
         config=f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/config.yaml",
         train_log=f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/train_log.csv",
+        # End-of-epoch policies (epoch1/, epoch2/, ...), evaluated for the `dynamics` cells.
+        snapshots=directory(f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/snapshots"),
     params:
         # Only this cell's settings: editing another cell never reruns this one.
         cell=lambda wc: cell_config(config, wc.method, wc.beta, int(wc.seed)),
