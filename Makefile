@@ -1,4 +1,4 @@
-# make demo   fresh machine -> virtual environment -> results/figures/kl_tradeoff.pdf
+# make demo   fresh machine -> virtual environment -> every figure (results/figures/) and results/report.html
 # make test   the test suite (what CI runs)
 # make bench  trainer speed vs TRL, and wall time and peak memory per stage of the demo -> docs/benchmarks.md
 PYTHON ?= python3
@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/snakemake --cores all results/figures/kl_tradeoff.pdf
+	$(BIN)/snakemake --cores all all
+	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -41,7 +41,7 @@ def collect(results: Path) -> pd.DataFrame:
         peak_rss_mb=("max_rss_mb", "max"),
     )
     order = ["prepare_data", "init_model", "sft", "label_preferences", "reference_logps", "train_preference",
-             "sample", "score", "aggregate", "plot_kl_tradeoff"]
+             "evaluate", "aggregate"]
     return table.reindex([s for s in order if s in table.index] + [s for s in table.index if s not in order])
 
 
@@ -71,7 +71,7 @@ def main() -> int:
     workdir.mkdir(parents=True)
     snakemake = Path(sys.executable).parent / "snakemake"
     cmd = [str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-           str(REPO / "config" / "config.yaml"), "--cores", args.cores, "results/figures/kl_tradeoff.pdf"]
+           str(REPO / "config" / "config.yaml"), "--cores", args.cores, "all"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     wall = time.perf_counter() - start

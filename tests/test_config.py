@@ -15,13 +15,35 @@ def test_default_config_is_valid_and_gets_defaults(config):
     assert validated["evaluation"]["temperature"] == 0.7
     assert validated["evaluation"]["top_p"] == 0.95
     assert validated["methods"]["dpo"]["is_eps"] is None
-    assert len(grid(validated)) == len(config["grid"]["methods"]) * len(config["grid"]["betas"])
+    # Per-method overrides replace the grid's betas for that method only.
+    per_method = validated["grid"]["per_method"]
+    expected = sum(len(per_method.get(m, {}).get("betas", validated["grid"]["betas"]))
+                   * len(per_method.get(m, {}).get("seeds", validated["grid"]["seeds"]))
+                   for m in validated["grid"]["methods"])
+    assert len(grid(validated)) == expected > len(validated["grid"]["methods"])
+
+
+def test_toy_full_config_is_valid_and_extends_the_default():
+    from isdaa.config import load_config
+
+    full = load_config(REPO / "config" / "toy-full.yaml")
+    default = load_config(REPO / "config" / "config.yaml")
+    # Same data, SFT and recipe: the default's cells are a subset and are reused.
+    for key in ("toy", "model", "sft", "preference_data", "preference_training", "evaluation"):
+        assert full[key] == default[key], key
+    assert set(grid(default)) <= set(grid(full))
+    assert len(full["grid"]["seeds"]) >= 3
 
 
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda c: c["grid"]["methods"].append("kto"), ["grid.methods[2]", "'kto'", "unknown method"]),
+        (lambda c: c["grid"]["methods"].append("kto"), ["grid.methods[9]", "'kto'", "unknown method"]),
+        (lambda c: c["grid"]["per_method"].update(kto={"betas": [1]}), ["grid.per_method.kto", "not in grid.methods"]),
+        (lambda c: c["grid"]["per_method"]["dpo"].update(betas=[1, 1.0000000001]),
+         ["grid.per_method.dpo.betas[1]", "same folder name"]),
+        (lambda c: c["dynamics"].update(betas=[7.0]), ["dynamics", "select no cell"]),
+        (lambda c: c["dynamics"]["methods"].append("kto"), ["dynamics.methods[2]", "not in grid.methods"]),
         (lambda c: c["methods"].update(foo={"daa": "kto"}), ["methods.foo.daa", "'kto'"]),
         (lambda c: c["grid"].update(betas=[0.1, 0.0]), ["grid.betas[1]", "0.0"]),
         (lambda c: c["grid"].update(betas=[-1]), ["grid.betas[0]", "-1"]),

@@ -83,8 +83,35 @@ def test_every_artifact_exists_with_sane_values(run):
         assert list((run / "results").rglob(f"{rule}.tsv")), f"no benchmark for {rule}"
 
 
+def test_every_figure_and_the_dynamics_tables(run):
+    figures = run / "results" / "figures"
+    for name in ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"):
+        pdf = figures / f"{name}.pdf"
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, name
+    # The dynamics cells' end-of-epoch snapshots are evaluated like cells (epoch 1 of 2).
+    dynamics = pd.read_csv(run / "results" / "tables" / "dynamics.csv")
+    assert list(dynamics.columns) == METRIC_KEYS
+    selected = [(m, b) for m in SMOKE["dynamics"]["methods"] for b in SMOKE["dynamics"]["betas"]]
+    assert len(dynamics) == 1 + 2 * len(selected)  # SFT, then epochs 1 and 2 of each cell
+    assert sorted(dynamics["epoch"]) == [0.0] + [1.0] * len(selected) + [2.0] * len(selected)
+    for method, beta in selected:
+        snapshot = json.loads((cell(run, method, f"{beta:g}") / "epoch1" / "metrics.json").read_text())
+        final = json.loads((cell(run, method, f"{beta:g}") / "metrics.json").read_text())
+        assert snapshot["epoch"] == 1 and final["epoch"] == 2 and snapshot["gold_reward"] != final["gold_reward"]
+    logs = pd.read_csv(run / "results" / "tables" / "train_logs.csv")
+    assert {"method", "beta", "seed", "step", "logps_chosen", "is_weight_mean"} <= set(logs.columns)
+    assert set(logs["method"]) == set(SMOKE["dynamics"]["methods"])
+
+
+def test_report_bundles_figures_and_tables(run):
+    snakemake(run, "--report", "results/report.html")
+    html = (run / "results" / "report.html").read_text(errors="replace")
+    for name in ("kl_tradeoff.pdf", "training_dynamics.pdf", "is_eps_ablation.pdf", "summary.csv"):
+        assert name in html, name
+
+
 def test_nothing_to_do_after_a_run(run):
-    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf")
+    out = snakemake(run, "-n", "all")
     assert "Nothing to be done" in out.stdout + out.stderr
 
 

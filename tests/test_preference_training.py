@@ -17,7 +17,7 @@ from conftest import default_config
 from safetensors.torch import load_file
 
 from isdaa import modeling, runtime
-from isdaa.config import cell_config, validate_config
+from isdaa.config import cell_config, snapshot_epochs, snapshot_name, validate_config
 from isdaa.io import write_parquet
 from isdaa.logprobs import score_responses
 from isdaa.losses import DAA_LOSSES
@@ -138,13 +138,20 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_weights(world, tmp_path)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_end_of_epoch_snapshots_are_the_policy_at_that_step(world, tmp_path):
-    # 64 pairs / batch 16 = 4 steps per epoch; 3 epochs leave snapshots after steps 4 and 8.
-    cell = make_cell(world, "dpo", tmp_path, epochs=3)
+def test_snapshots_are_the_policy_at_their_step(world, tmp_path):
+    # 64 pairs / batch 16 = 4 steps per epoch; 2 epochs, 2 snapshots per epoch.
+    cell = make_cell(world, "dpo", tmp_path, epochs=2, snapshots_per_epoch=2)
     train_cell(cell)
     snapshots = tmp_path / "snapshots"
-    assert sorted(p.name for p in snapshots.iterdir()) == ["epoch1", "epoch2"]
-    assert json.loads((snapshots / "epoch2" / "snapshot.json").read_text()) == {"epoch": 2, "step": 8}
-    epoch2 = load_file(snapshots / "epoch2" / "model.safetensors")
+    assert sorted(p.name for p in snapshots.iterdir()) == ["epoch0.5", "epoch1", "epoch1.5"]
+    assert json.loads((snapshots / "epoch1.5" / "snapshot.json").read_text()) == {"epoch": 1.5, "step": 6}
+    late = load_file(snapshots / "epoch1.5" / "model.safetensors")
     final = load_file(tmp_path / "model" / "model.safetensors")
-    assert any(not torch.equal(epoch2[k], final[k]) for k in final)  # training went on after the snapshot
+    assert any(not torch.equal(late[k], final[k]) for k in final)  # training went on after the snapshot
+
+
+def test_snapshot_points():
+    assert snapshot_epochs(2, 2) == [0.5, 1.0, 1.5]
+    assert snapshot_epochs(3, 1) == [1.0, 2.0]
+    assert snapshot_epochs(0.5, 1) == [] and snapshot_epochs(1.5, 1) == [1.0]
+    assert snapshot_name(1.0) == "epoch1" and snapshot_name(0.25) == "epoch0.25"

@@ -15,8 +15,8 @@ def test_dry_run_of_default_grid_schedules_every_cell(tmp_path):
     n_cells = len(grid(config))
     # Every method of the family is in the default grid.
     assert {c.method for c in grid(config)} == set(config["methods"])
-    epochs = int(config["preference_training"]["epochs"])
-    n_snapshots = len(dynamics_cells(config)) * (epochs - 1)
+    training = config["preference_training"]
+    n_snapshots = len(dynamics_cells(config)) * (training["epochs"] * training["snapshots_per_epoch"] - 1)
     stats = job_stats(out.stdout)
     assert stats["train_preference"] == n_cells
     assert stats["evaluate"] == n_cells + n_snapshots + 1  # every cell, snapshots and the SFT policy

@@ -231,6 +231,17 @@ def method_labels(config: dict, methods=None) -> dict:
     return {m: config["methods"][m].get("label", m) for m in (methods or config["methods"])}
 
 
+def snapshot_epochs(epochs: float, per_epoch: int) -> list[float]:
+    """Training progress (in epochs) of the snapshots: every 1/per_epoch of an epoch,
+    the end of training excluded (that is the final model)."""
+    total = math.ceil(epochs * per_epoch - 1e-9)
+    return [i / per_epoch for i in range(1, total) if i / per_epoch < epochs - 1e-9]
+
+
+def snapshot_name(epoch: float) -> str:
+    return f"epoch{epoch:g}"
+
+
 def eps_ablation(config: dict) -> dict:
     """The grid's methods that are DPO with at most an importance-sampling clip:
     {name: is_eps (None for plain DPO)}, the series of `is_eps_ablation.pdf`."""

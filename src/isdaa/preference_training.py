@@ -22,6 +22,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from isdaa import modeling
+from isdaa.config import snapshot_epochs, snapshot_name
 from isdaa.io import require_columns, write_csv
 from isdaa.logprobs import completion_logps, encode
 from isdaa.losses import LossSpec, preference_loss
@@ -96,24 +97,31 @@ class PreferenceTrainer(Trainer):
         super().log(logs, start_time)
 
 
-class EpochSnapshots(TrainerCallback):
-    """Save the policy at the end of every epoch but the last (the final model is the
-    last), for the training-dynamics evaluation. Snapshots go next to the checkpoints,
-    outside the rule's outputs, so a resumed run keeps the ones it already made.
+class Snapshots(TrainerCallback):
+    """Save the policy every 1/per_epoch of an epoch, for the training-dynamics
+    evaluation. Snapshots go next to the checkpoints, outside the rule's outputs, so
+    a resumed run keeps the ones it already made.
 
-    Saved at the epoch's last step, which transformers runs before it writes that
-    step's checkpoint: a run killed in between resumes before the snapshot, never
-    after it."""
+    Saved in on_step_end, which transformers runs before it writes that step's
+    checkpoint: a run killed in between resumes before the snapshot, never after it."""
 
-    def __init__(self, folder: Path, tokenizer):
-        self.folder, self.tokenizer = folder, tokenizer
+    def __init__(self, folder: Path, tokenizer, epochs: list[float]):
+        self.folder, self.tokenizer, self.pending = folder, tokenizer, list(epochs)
+        self.last = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = state.epoch or 0.0  # a resumed run starts where its checkpoint was
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        epoch = round(state.epoch)
-        if abs(state.epoch - epoch) < 1e-6 and 0 < epoch < math.ceil(args.num_train_epochs):
-            path = self.folder / f"epoch{epoch}"
-            modeling.save(model, self.tokenizer, path)
-            (path / "snapshot.json").write_text(json.dumps({"epoch": epoch, "step": state.global_step}))
+        # The first step at or past each snapshot's point; points behind the resumed
+        # checkpoint were saved by the run that made the checkpoint.
+        while self.pending and self.pending[0] <= state.epoch + 1e-9:
+            epoch = self.pending.pop(0)
+            if epoch > self.last + 1e-9:
+                path = self.folder / snapshot_name(epoch)
+                modeling.save(model, self.tokenizer, path)
+                (path / "snapshot.json").write_text(json.dumps({"epoch": epoch, "step": state.global_step}))
+        self.last = state.epoch
 
 
 def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.Dataset":  # noqa: F821
@@ -203,7 +211,8 @@ def build_trainer(cell: dict) -> PreferenceTrainer:
         method=cell["method"],
         disallowed_token_ids=modeling.disallowed_tokens(model),
     )
-    trainer.add_callback(EpochSnapshots(checkpoints / "snapshots", tokenizer))
+    trainer.add_callback(Snapshots(checkpoints / "snapshots", tokenizer,
+                                   snapshot_epochs(training["epochs"], training["snapshots_per_epoch"])))
     return trainer
 
 

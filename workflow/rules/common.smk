@@ -1,11 +1,21 @@
 # Config validation, the grid, wildcard constraints and path helpers.
-import math
 import re
 import sys
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from isdaa.config import ConfigError, cell_config, dynamics_cells, eps_ablation, grid, method_labels, method_training, validate_config
+from isdaa.config import (
+    ConfigError,
+    cell_config,
+    dynamics_cells,
+    eps_ablation,
+    grid,
+    method_labels,
+    method_training,
+    snapshot_epochs,
+    snapshot_name,
+    validate_config,
+)
 
 try:
     validate_config(config)
@@ -17,8 +27,9 @@ TASK = config["task"]
 BASE = f"{RESULTS}/{TASK}"
 CELLS = grid(config)
 METHODS = config["grid"]["methods"]
-# Epochs of each method's training (a method may override them): its last epoch is the final model.
-EPOCHS = {m: math.ceil(method_training(config, m)["epochs"]) for m in METHODS}
+# Training length of each method (a method may override it) and where its snapshots fall.
+EPOCHS = {m: method_training(config, m)["epochs"] for m in METHODS}
+SNAPSHOTS = {m: snapshot_epochs(EPOCHS[m], method_training(config, m)["snapshots_per_epoch"]) for m in METHODS}
 RESOURCES = config["resources"]
 
 
@@ -32,7 +43,7 @@ wildcard_constraints:
     beta=alternatives(c.beta for c in CELLS),
     seed=alternatives(c.seed for c in CELLS),
     # A policy under evaluation: the SFT model, a grid cell, or a cell's epoch snapshot.
-    run=f"sft|({alternatives(METHODS)})/beta[^/]+/seed\\d+(/epoch\\d+)?",
+    run=f"sft|({alternatives(METHODS)})/beta[^/]+/seed\\d+(/epoch[0-9.]+)?",
 
 
 def cell_paths(filename, cells=CELLS):
@@ -41,8 +52,8 @@ def cell_paths(filename, cells=CELLS):
 
 def snapshot_paths(filename):
     """`filename` of every evaluated end-of-epoch snapshot (the `dynamics` cells)."""
-    return [f"{BASE}/{cell.name}/epoch{e}/{filename}"
-            for cell in dynamics_cells(config) for e in range(1, EPOCHS[cell.method])]
+    return [f"{BASE}/{cell.name}/{snapshot_name(e)}/{filename}"
+            for cell in dynamics_cells(config) for e in SNAPSHOTS[cell.method]]
 
 
 def parse_run(run):
@@ -51,7 +62,7 @@ def parse_run(run):
         return None
     method, beta, seed, *epoch = run.split("/")
     return method, beta.removeprefix("beta"), int(seed.removeprefix("seed")), (
-        int(epoch[0].removeprefix("epoch")) if epoch else None)
+        float(epoch[0].removeprefix("epoch")) if epoch else None)
 
 
 def run_model_input(wildcards):
@@ -68,7 +79,7 @@ def run_model_path(wildcards):
     parsed = parse_run(wildcards.run)
     if parsed is None or parsed[3] is None:
         return run_model_input(wildcards)
-    return f"{run_model_input(wildcards)}/epoch{parsed[3]}"
+    return f"{run_model_input(wildcards)}/{snapshot_name(parsed[3])}"
 
 
 def run_identity(wildcards):
