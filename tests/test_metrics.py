@@ -31,3 +31,16 @@ def test_cell_metrics_record_and_summary():
     row = summary.iloc[0]
     assert row["n_seeds"] == 2 and row["gold_reward_mean"] == pytest.approx(m["gold_reward"] + 0.5)
     assert row["gold_reward_std"] == pytest.approx(math.sqrt(0.5))
+
+
+def test_markdown_table_shows_mean_and_spread_over_seeds():
+    from isdaa.metrics import markdown_table
+
+    rows = [dict(task="toy", method="dpo", beta=0.1, seed=s, epoch=2, n_samples=2, gold_reward=g, gold_reward_std=1.0,
+                 win_rate=0.5, kl_k1=1.0, kl_k3=1.0, mean_length=3.0, malformed_rate=0.0)
+            for s, g in ((1, 1.0), (2, 2.0), (3, 3.0))]
+    rows.append(dict(rows[0], method="sft", beta=None, seed=0, epoch=0, gold_reward=0.5))
+    table = markdown_table(summarize(pd.DataFrame(rows)))
+    lines = table.splitlines()
+    assert lines[2].startswith("| sft | - | 1 | 0.500 |")  # the reference first; one seed has no spread
+    assert lines[3].startswith("| dpo | 0.1 | 3 | 2.000 ± 1.000 |")

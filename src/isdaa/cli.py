@@ -3,6 +3,7 @@
     python -m isdaa train --config results/toy/dpo/beta0.1/seed1/config.yaml
     python -m isdaa evaluate --model-path results/toy/dpo/beta0.1/seed1/model
     python -m isdaa plot --summary results/tables/summary.csv --output kl_tradeoff.png
+    python -m isdaa table --summary results/tables/summary.csv    # markdown, as in docs/results.md
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def _plot(args) -> int:
     return 0
 
 
+def _table(args) -> int:
+    import pandas as pd
+
+    from isdaa.metrics import markdown_table
+
+    print(markdown_table(pd.read_csv(args.summary)))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="isdaa", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +97,8 @@ def main(argv=None) -> int:
     plot.add_argument("--output", required=True, help="file name; its extension picks the format (pdf, png, svg)")
     plot.add_argument("--config", help="config whose method labels to use in the legend")
     plot.add_argument("--kl-estimator", default="kl_k3", choices=["kl_k3", "kl_k1"])
+    table = sub.add_parser("table", help="the summary table as markdown (mean +- std over seeds)")
+    table.add_argument("--summary", default="results/tables/summary.csv")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return {"train": _train, "evaluate": _evaluate, "plot": _plot}[args.command](args)
+    return {"train": _train, "evaluate": _evaluate, "plot": _plot, "table": _table}[args.command](args)

@@ -86,3 +86,21 @@ def read_train_logs(paths) -> pd.DataFrame:
         log.insert(0, "method", method)
         frames.append(log)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "beta", "seed", "step"])
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """summary.csv as a markdown table: mean +- std over seeds (std left out for one seed)."""
+
+    def cell(row, name, digits):
+        mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+        return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+    lines = ["| method | beta | seeds | gold reward | win rate | KL k1 | KL k3 | mean length | malformed |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    order = summary.assign(_sft=summary["method"] != "sft").sort_values(["_sft", "method", "beta"], kind="stable")
+    for _, row in order.iterrows():
+        beta = "-" if pd.isna(row["beta"]) else f"{row['beta']:g}"
+        lines.append(f"| {row['method']} | {beta} | {int(row['n_seeds'])} | {cell(row, 'gold_reward', 3)} | "
+                     f"{cell(row, 'win_rate', 3)} | {cell(row, 'kl_k1', 2)} | {cell(row, 'kl_k3', 2)} | "
+                     f"{cell(row, 'mean_length', 2)} | {cell(row, 'malformed_rate', 3)} |")
+    return "\n".join(lines)
