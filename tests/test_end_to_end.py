@@ -21,11 +21,8 @@ CELLS = [(m, b) for m in SMOKE["grid"]["methods"] for b in ("0.1", "1")]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
-    write_config(workdir, SMOKE)
-    snakemake(workdir, "--cores", "2", "all")
-    return workdir
+def run(smoke_local_run):
+    return smoke_local_run  # conftest: shared with the SLURM tests
 
 
 def cell(run, method, beta):

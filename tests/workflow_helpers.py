@@ -17,12 +17,14 @@ def write_config(workdir, overrides: dict | None = None, base: dict | None = Non
     return path
 
 
+def snakemake_command(workdir, *args, configfile=None) -> list:
+    return [BIN / "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile",
+            configfile or workdir / "config.yaml", *args]
+
+
 def snakemake(workdir, *args, check=True):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run(
-        [BIN / "snakemake", "-s", REPO / "Snakefile", "-d", workdir, "--configfile", workdir / "config.yaml", *args],
-        capture_output=True, text=True, env=env,
-    )
+    out = subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, env=env)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
     return out

@@ -176,8 +176,11 @@ def plot_is_eps_ablation(summary: pd.DataFrame, path, eps: dict, kl_estimator: s
         gold_ax.axhline(sft["gold_reward_mean"].mean(), color="black", linestyle=":", linewidth=1, label="SFT")
     gold_ax.set(ylabel=GOLD_LABEL, title="Gold reward vs clip ε")
     kl_ax.set(ylabel=KL_LABELS[kl_estimator], title="KL vs clip ε")
+    ticks = sorted(with_is["eps"].astype(float).unique())
     for ax in (gold_ax, kl_ax):
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("ε (weights clipped at exp(2ε))")
         ax.grid(alpha=0.3)
     gold_ax.legend(fontsize=7)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real one-node SLURM cluster on localhost, for the test suite.
 #
-#   tests/slurm/cluster.sh install   Debian packages (root; once per machine)
+#   tests/slurm/cluster.sh install   Debian packages (root; once per machine; a no-op when installed)
+#   tests/slurm/cluster.sh installed exit status 0 when every package is installed
 #   tests/slurm/cluster.sh up        start munge, MariaDB, slurmdbd, slurmctld, slurmd (idempotent)
 #   tests/slurm/cluster.sh down      stop the daemons that `up` started, by PID, and nothing else
 #   tests/slurm/cluster.sh status
@@ -40,10 +41,18 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 
 record() { echo "$1 $2" >> "$STATE/started"; }  # record NAME PID
 
+PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
+
+installed() {  # every package is installed
+    local status
+    status=$(dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+    [[ $(grep -c "install ok installed" <<< "$status") -eq ${#PACKAGES[@]} ]]
+}
+
 install() {
+    if installed; then log "packages already installed"; return; fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        munge slurmctld slurmd slurm-client slurmdbd mariadb-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 }
 
 write_configs() {
@@ -53,7 +62,8 @@ write_configs() {
         exit 1
     fi
     local cpus mem
-    cpus=$(nproc)
+    # Not plain `nproc`: it obeys OMP_NUM_THREADS (1 in the tests), which would make a one-CPU node.
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
     cat > /etc/slurm/slurm.conf <<EOF
 $MARK
@@ -78,6 +88,7 @@ SlurmdLogFile=$STATE/log/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStorageEnforce=associations
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/none
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
@@ -100,7 +111,11 @@ EOF
 }
 
 start_munge() {
-    if pgrep -x munged >/dev/null; then return; fi
+    # By pidfile, not by name: a munged that `down` just stopped can linger as a zombie.
+    local pid
+    pid=$(pid_of /run/munge/munged.pid)
+    if [[ -n $pid ]] && alive "$pid"; then return; fi
+    rm -f /run/munge/munged.pid
     mkdir -p /run/munge && chown munge:munge /run/munge
     [[ -s /etc/munge/munge.key ]] || { mungekey --create >/dev/null 2>&1 || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null; }
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
@@ -155,7 +170,8 @@ down() {
     # Stop in reverse start order: slurmd, slurmctld, slurmdbd, mysqld_safe, mariadb, munged.
     tac "$STATE/started" | while read -r name pid; do
         if alive "$pid"; then
-            kill "$pid" 2>/dev/null || true
+            # mysqld_safe (a shell script supervising mysqld) ignores SIGTERM.
+            if [[ $name == mysqld_safe ]]; then kill -9 "$pid" 2>/dev/null || true; else kill "$pid" 2>/dev/null || true; fi
             for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
             alive "$pid" && kill -9 "$pid" 2>/dev/null || true
             log "stopped $name ($pid)"
@@ -174,8 +190,9 @@ status() {
 
 case ${1:-} in
     install) install ;;
+    installed) installed ;;
     up) up ;;
     down) down ;;
     status) status ;;
-    *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 install|installed|up|down|status" >&2; exit 2 ;;
 esac

@@ -1,0 +1,421 @@
+"""The workflow on a real SLURM cluster, through the user-facing profile.
+
+A one-node cluster on localhost (tests/slurm/cluster.sh: munge, MariaDB, slurmdbd,
+slurmctld, slurmd) runs the reduced study with
+`--profile profiles/slurm --workflow-profile tests/slurm/profile`. Checked: every job
+of every non-local rule COMPLETED in `sacct`, with the local run's metrics; a training
+job requeued mid-run (`scontrol requeue`, as a preemption does) resumes from its
+checkpoint and ends bit-identical to an uninterrupted run; a failing job fails the
+workflow and Snakemake names its log. The cluster is always stopped afterwards.
+
+Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the `slurm`
+extra (`pip install -e ".[slurm]"`); `.ci/run` installs both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, default_config, smoke_config, start_smoke_local_run
+from safetensors.torch import load_file
+from workflow_helpers import job_stats, snakemake_command, write_config
+
+from isdaa.config import cell_config, merge, validate_config
+
+
+def _missing() -> str | None:
+    if shutil.which("sbatch") is None:
+        return "SLURM is not installed: run `tests/slurm/cluster.sh install` as root (.ci/run does)"
+    if os.geteuid() != 0:
+        return "the local SLURM cluster (tests/slurm/cluster.sh) needs root"
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        return 'the Snakemake SLURM plugin is not installed: pip install -e ".[slurm]"'
+    return None
+
+
+if _missing() and os.environ.get("ISDAA_REQUIRE_SLURM"):  # set by .ci/run: CI must not skip these
+    raise RuntimeError(f"ISDAA_REQUIRE_SLURM is set but {_missing()}")
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(_missing() is not None, reason=str(_missing()))]
+
+CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+STATE = Path(os.environ.get("ISDAA_SLURM_STATE", "/var/tmp/isdaa-slurm"))
+ACCOUNT = "isdaa_ci"
+PROFILE = ["--profile", str(REPO / "profiles" / "slurm"), "--workflow-profile", str(REPO / "tests" / "slurm" / "profile")]
+# Jobs import this checkout's code, whatever the virtual environment was installed from.
+ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO / "src"))
+RUN_TIMEOUT = 900  # a safety net against a hung run, far above the expected time
+
+SMOKE = smoke_config()
+EXPECTED_REMOTE = {"init_model", "prepare_data", "sft", "label_preferences", "reference_logps", "train_preference",
+                   "evaluate"}
+# Two extra cells, run beside the study in a folder of their own: one long enough to be
+# requeued mid-run (80 steps, a checkpoint every 2), and one whose loss turns NaN at
+# step 2 (FloatingPointError).
+LONG, DIVERGING = "long_dpo", "diverging_dpo"
+EXTRA = merge(SMOKE, {
+    "methods": {
+        LONG: {"daa": "dpo", "training": {"epochs": 8, "save_steps": 2}},
+        DIVERGING: {"daa": "dpo", "training": {"learning_rate": 1.0e30}},
+    },
+    "grid": {
+        "methods": SMOKE["grid"]["methods"] + [LONG, DIVERGING],
+        "per_method": {LONG: {"betas": [0.1]}, DIVERGING: {"betas": [0.1]}},
+    },
+})
+LONG_CELL = f"results/toy/{LONG}/beta0.1/seed1"
+DIVERGING_LOG = f"results/toy/logs/train_preference/{DIVERGING}/beta0.1/seed1.log"
+
+
+# --- the cluster ----------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    """Exists and is not a zombie (stopped daemons can linger as zombies here)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _started() -> list[tuple[str, int]]:
+    path = STATE / "started"
+    if not path.exists():
+        return []
+    return [(name, int(pid)) for name, pid in (line.split() for line in path.read_text().splitlines() if line.strip())]
+
+
+def _job_processes() -> list[str]:
+    """Job step daemons still alive (a job that outlived the test)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if comm == "slurmstepd" and _alive(int(stat.parent.name)):
+            found.append(stat.parent.name)
+    return found
+
+
+def _cancel_leftover_jobs():
+    """Jobs a failed test left behind: their processes would outlive slurmd."""
+    subprocess.run(["scancel", f"--account={ACCOUNT}"], capture_output=True, timeout=30)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        out = subprocess.run(["squeue", "-h", f"--account={ACCOUNT}"], capture_output=True, text=True, timeout=30)
+        if out.returncode != 0 or not out.stdout.strip():
+            return
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Bring the cluster up for this module; always bring it down, and check that every
+    daemon it started has stopped. Accounting of every job is kept in
+    <pytest tmp>/slurm_accounting*/sacct.txt (it goes with the cluster)."""
+    since = datetime.now() - timedelta(seconds=5)
+    try:
+        up = subprocess.run(["bash", CLUSTER, "up"], capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, f"cluster.sh up failed:\n{up.stdout}\n{up.stderr}"
+        cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=30).stdout.split()
+        assert cpus == [str(len(os.sched_getaffinity(0)))], f"the node should have every CPU: {cpus}"
+        yield
+    finally:
+        started = _started()
+        if started:
+            accounting = subprocess.run(
+                ["sacct", "-D", "-X", "-P", f"--starttime={since:%Y-%m-%dT%H:%M:%S}", "--endtime=now",
+                 "--format=JobID,JobName%40,State,Comment%80,Submit,Start,End,Elapsed"],
+                capture_output=True, text=True, timeout=60)
+            (tmp_path_factory.mktemp("slurm_accounting") / "sacct.txt").write_text(accounting.stdout)
+            _cancel_leftover_jobs()
+        down = subprocess.run(["bash", CLUSTER, "down"], capture_output=True, text=True, timeout=300)
+        left = [f"{name} ({pid})" for name, pid in started if _alive(pid)]
+        assert down.returncode == 0 and not left, f"still running after cluster.sh down: {left}\n{down.stderr}"
+        assert not _job_processes(), f"job steps still running: {_job_processes()}"
+
+
+# --- runs and sacct -------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Snakemake on the cluster, in the background."""
+
+    workdir: Path
+    proc: subprocess.Popen
+    out_path: Path
+    started: datetime  # for sacct --starttime
+    t0: float
+    wall: float | None = None
+
+    @classmethod
+    def start(cls, workdir: Path, configfile: Path, *args: str) -> "Run":
+        out_path = workdir / f"snakemake-{configfile.stem}.out"
+        cmd = snakemake_command(workdir, *PROFILE, *args, configfile=configfile)
+        started = datetime.now().replace(microsecond=0) - timedelta(seconds=1)
+        with open(out_path, "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ENV)
+        return cls(workdir, proc, out_path, started, time.time())
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text()
+
+    def tail(self, n: int = 6000) -> str:
+        return self.output[-n:]
+
+    @property
+    def run_id(self) -> str:
+        match = re.search(r"SLURM run ID: (\S+)", self.output)
+        assert match, f"no SLURM run ID in the output:\n{self.tail()}"
+        return match[1]
+
+    def done(self) -> bool:
+        if self.proc.poll() is None:
+            if time.time() > self.t0 + RUN_TIMEOUT:
+                self.stop()
+                raise AssertionError(f"snakemake ran over {RUN_TIMEOUT} s:\n{self.tail()}")
+            return False
+        if self.wall is None:
+            self.wall = time.time() - self.t0
+        return True
+
+    def stop(self):
+        """Interrupt a run that is still going (Snakemake then cancels its SLURM jobs)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Job:
+    job_id: str
+    rule: str
+    wildcards: str
+    state: str
+    submit: datetime | None
+    start: datetime | None
+    end: datetime | None
+
+
+COMMENT = re.compile(r"^rule_(\w+?)(?:_wildcards_(.*))?$")
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None  # Unknown, None
+
+
+def sacct(run: Run, *args: str) -> list[Job]:
+    """The jobs of one Snakemake run (its jobs are named after the run ID), from accounting.
+    The plugin puts `rule_<rule>[_wildcards_<values>]` in each job's comment."""
+    out = subprocess.run(
+        ["sacct", "-X", "-P", "-n", f"--name={run.run_id}", f"--starttime={run.started:%Y-%m-%dT%H:%M:%S}",
+         "--endtime=now", "--format=JobID,State,Comment,Submit,Start,End", *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    jobs = []
+    for line in out.splitlines():
+        job_id, state, comment, submit, start, end = line.split("|")
+        match = COMMENT.match(comment)
+        assert match, f"job {job_id}: unexpected comment {comment!r}"
+        jobs.append(Job(job_id, match[1], match[2] or "", state.split()[0], _time(submit), _time(start), _time(end)))
+    return jobs
+
+
+def _squeue_job(comment: str) -> tuple[str, str] | None:
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=30).stdout
+    for line in out.splitlines():
+        job_id, state, job_comment = line.split("|", 2)
+        if job_comment == comment:
+            return job_id, state
+    return None
+
+
+def _job_fields(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    return dict(field.split("=", 1) for field in out.stdout.split() if "=" in field)
+
+
+def _wait_for(what: str, run: Run, probe, timeout: float = 300, every: float = 0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = probe()
+        if value:
+            return value
+        if run.proc.poll() is not None:
+            raise AssertionError(f"snakemake exited before {what}:\n{run.tail()}")
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{run.tail()}")
+
+
+# --- the runs -------------------------------------------------------------------------
+
+def _checkpoint_step(cell: Path) -> int | None:
+    steps = []
+    for state in (cell / "checkpoints").glob("checkpoint-*/trainer_state.json"):
+        try:
+            steps.append(int(state.parent.name.split("-")[1]))
+        except ValueError:
+            pass
+    return max(steps, default=None)
+
+
+def _requeue(job_id: str):
+    """`scontrol requeue`, as a preemption does. SLURM then holds the job back for about
+    two minutes (EligibleTime): let it start again now, ahead of the queue."""
+    subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True, timeout=30)
+    deadline = time.time() + 60
+    while _job_fields(job_id).get("JobState") != "PENDING":
+        assert time.time() < deadline, f"requeued job {job_id} is not pending: {_job_fields(job_id)}"
+        time.sleep(0.1)
+    for command in (["update", f"JobId={job_id}", "StartTime=now"], ["top", job_id]):
+        subprocess.run(["scontrol", *command], check=True, capture_output=True, timeout=30)
+
+
+def _start_uninterrupted_reference(workdir: Path, folder: Path) -> subprocess.Popen:
+    """The long cell trained and evaluated without interruption, outside SLURM, from the
+    same inputs: its own config through the CLI, in one process. Niced: it must not
+    slow the cluster's jobs."""
+    cell = cell_config(validate_config(merge(default_config(), EXTRA)), LONG, "0.1", 1)
+    (folder / "config.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
+    code = ("import sys; from isdaa.cli import main; c, o = sys.argv[1:]; "
+            "main(['train', '--config', c, '--output-dir', o]); "
+            "main(['evaluate', '--model-path', o + '/model', '--config', c, '--output-dir', o + '/eval'])")
+    with open(folder / "cli.out", "w") as out:
+        return subprocess.Popen([sys.executable, "-c", code, folder / "config.yaml", folder], cwd=workdir,
+                                stdout=out, stderr=subprocess.STDOUT, env=ENV, preexec_fn=lambda: os.nice(10))
+
+
+@dataclass
+class Runs:
+    study: Run  # the reduced study to `all`
+    local: Path  # the same study, run locally
+    extra: Run  # the long and the diverging cell
+    long_job: str  # the long cell's training job, requeued
+    checkpoint_step: int  # its newest checkpoint when it was requeued
+    reference: Path  # the long cell, uninterrupted
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory) -> Runs:
+    """Everything at once, to keep the cluster's two CPUs busy: the study, the extra
+    cells (their own folder, so their SFT chain fills the CPU the study's sequential
+    start leaves idle), and the local run unless this session has made it already
+    (niced, so it only fills idle CPU). The long cell's training job is requeued as soon
+    as it has a complete checkpoint."""
+    study_dir = tmp_path_factory.mktemp("slurm_study")
+    study = Run.start(study_dir, write_config(study_dir, SMOKE), "all")
+    extra_dir = tmp_path_factory.mktemp("slurm_extra")
+    write_config(extra_dir, EXTRA)
+    extra = Run.start(extra_dir, extra_dir / "config.yaml", f"{LONG_CELL}/metrics.json",
+                      f"results/toy/{DIVERGING}/beta0.1/seed1/model", "--keep-going")
+    local = start_smoke_local_run(tmp_path_factory, nice=10)
+    reference, cli = tmp_path_factory.mktemp("uninterrupted"), None
+    try:
+        comment = f"rule_train_preference_wildcards_{LONG}_0.1_1"
+        job_id = _wait_for("the long cell's training job", extra,
+                           lambda: (_squeue_job(comment) or (None,))[0], timeout=RUN_TIMEOUT)
+        cli = _start_uninterrupted_reference(extra_dir, reference)  # its inputs exist now
+        step = _wait_for("a complete checkpoint", extra,
+                         lambda: _job_fields(job_id).get("JobState") == "RUNNING"
+                         and _checkpoint_step(extra_dir / LONG_CELL), timeout=RUN_TIMEOUT)
+        _requeue(job_id)
+        while not (study.done() & extra.done()):  # both polled: each run's wall time is right
+            time.sleep(0.5)
+        local_dir = local()
+        print(f"\nSLURM runs: study {study.wall:.0f} s, extra cells {extra.wall:.0f} s")
+    finally:
+        extra.stop()
+        study.stop()
+        if cli is not None and cli.wait(timeout=RUN_TIMEOUT) != 0:
+            raise AssertionError(f"uninterrupted reference failed:\n{(reference / 'cli.out').read_text()[-4000:]}")
+    return Runs(study, local_dir, extra, job_id, step, reference)
+
+
+# --- the tests ------------------------------------------------------------------------
+
+def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
+    run = runs.study
+    assert run.proc.returncode == 0, run.tail()
+    output = run.output
+    remote = set(re.findall(r"^rule (\w+):$", output, re.M))
+    local = set(re.findall(r"^localrule (\w+):$", output, re.M))
+    assert EXPECTED_REMOTE <= remote and not remote & local, (remote, local)
+    assert {"aggregate", "plot_kl_tradeoff", "all"} <= local
+
+    jobs = sacct(run)
+    _report_timing(run, jobs)
+    assert [j for j in jobs if j.state != "COMPLETED"] == []
+    # Each job of a non-local rule went through SLURM exactly once, and nothing else did.
+    stats = job_stats(output)
+    assert Counter(j.rule for j in jobs) == {rule: stats[rule] for rule in remote}
+
+    ours = (run.workdir / "results" / "tables" / "cells.csv").read_text()
+    assert ours == (runs.local / "results" / "tables" / "cells.csv").read_text()
+
+
+def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(runs):
+    run, cell = runs.extra, runs.extra.workdir / LONG_CELL
+    # SLURM ran the job twice: the first run was requeued, the second completed.
+    states = subprocess.run(["sacct", "-D", "-X", "-P", "-n", "-j", runs.long_job, "--format=State"],
+                            capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    assert states == ["REQUEUED", "COMPLETED"], states
+    assert (cell / "metrics.json").exists(), run.tail()
+
+    # The second run resumed from the checkpoint that was there when it was requeued, or a later one.
+    log = (run.workdir / f"results/toy/logs/train_preference/{LONG}/beta0.1/seed1.log").read_text()
+    resumed = re.search(rf"resuming from {re.escape(LONG_CELL)}/checkpoints/checkpoint-(\d+)", log)
+    assert resumed, log[-3000:]
+    last_step = int((cell / "train_log.csv").read_text().splitlines()[-1].split(",")[0])
+    assert runs.checkpoint_step <= int(resumed[1]) < last_step, (runs.checkpoint_step, resumed[1], last_step)
+    assert not (cell / "checkpoints").exists()  # cleaned up on success
+
+    reference = runs.reference
+    assert (cell / "config.yaml").read_text() == (reference / "config.yaml").read_text()
+    ours, theirs = load_file(cell / "model" / "model.safetensors"), load_file(reference / "model" / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
+    assert (cell / "metrics.json").read_text() == (reference / "eval" / "metrics.json").read_text()
+    assert (cell / "train_log.csv").read_text() == (reference / "train_log.csv").read_text()
+
+
+def test_failing_job_fails_the_workflow_and_names_its_log(runs):
+    run = runs.extra
+    assert run.proc.returncode != 0
+    assert DIVERGING_LOG in run.output, run.tail()
+    assert "FloatingPointError" in (run.workdir / DIVERGING_LOG).read_text()
+    failed = [j for j in sacct(run) if j.rule == "train_preference" and j.wildcards.startswith(DIVERGING)]
+    assert [j.state for j in failed] == ["FAILED"]
+    assert not (run.workdir / f"results/toy/{DIVERGING}/beta0.1/seed1/model").exists()
+    # --keep-going: the long cell finished all the same (checked above).
+    assert (run.workdir / LONG_CELL / "metrics.json").exists()
+
+
+def _report_timing(run: Run, jobs: list[Job]):
+    """Kept in the run folder and shown with `pytest -s`: the numbers of docs/slurm.md."""
+    rows = ["job\trule\twildcards\tstate\tsubmit\tstart\tend"]
+    rows += [f"{j.job_id}\t{j.rule}\t{j.wildcards}\t{j.state}\t{j.submit}\t{j.start}\t{j.end}" for j in jobs]
+    (run.workdir / "sacct.tsv").write_text("\n".join(rows) + "\n")
+    waits = [(j.start - j.submit).total_seconds() for j in jobs if j.start and j.submit]
+    spans = [(j.end - j.start).total_seconds() for j in jobs if j.end and j.start]
+    print(f"\nSLURM study: {len(jobs)} jobs in {run.wall:.0f} s; submit to start: mean {sum(waits) / len(waits):.1f} s,"
+          f" max {max(waits):.0f} s; start to end: mean {sum(spans) / len(spans):.1f} s")
