@@ -114,7 +114,8 @@ def test_nothing_to_do_after_a_run(run):
 
 def test_changing_one_beta_reruns_only_that_cells_chain(run, tmp_path):
     changed = json.loads(json.dumps(SMOKE))
-    changed["grid"]["betas"] = [0.1, 2.0]
+    for method in changed["grid"]["methods"]:
+        changed["grid"]["per_method"][method]["betas"] = [0.1, 2.0]
     write_config(tmp_path, changed)
     (run / "config.yaml").rename(run / "config.orig.yaml")
     try:

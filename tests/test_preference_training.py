@@ -103,7 +103,8 @@ def run_cli(cell_path, out, **popen):
 
 def test_killed_run_resumes_from_checkpoint_to_the_same_weights(world, tmp_path):
     # 64 pairs / batch 8 = 8 steps per epoch: 320 steps, a checkpoint every 40.
-    cell = make_cell(world, "is_dpo", tmp_path, batch_size=8, epochs=40, save_steps=40, logging_steps=20)
+    cell = make_cell(world, "is_dpo", tmp_path, batch_size=8, epochs=40, save_steps=40, logging_steps=20,
+                     snapshots_per_epoch=1)
     cell_path = tmp_path / "cell.yaml"
     cell_path.write_text(yaml.safe_dump(cell))
     env = dict(os.environ, OMP_NUM_THREADS="1")

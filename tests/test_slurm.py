@@ -36,6 +36,8 @@ from isdaa.config import cell_config, merge, validate_config
 
 
 def _missing() -> str | None:
+    if not os.environ.get("ISDAA_SLURM_TESTS") and not os.environ.get("ISDAA_REQUIRE_SLURM"):
+        return "opt-in: set ISDAA_SLURM_TESTS=1 (they start a SLURM cluster on this machine)"
     if shutil.which("sbatch") is None:
         return "SLURM is not installed: run `tests/slurm/cluster.sh install` as root (.ci/run does)"
     if os.geteuid() != 0:
