@@ -85,12 +85,12 @@ def test_every_figure_and_the_dynamics_tables(run):
     for name in ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"):
         pdf = figures / f"{name}.pdf"
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, name
-    # The dynamics cells' end-of-epoch snapshots are evaluated like cells (epoch 1 of 2).
+    # The dynamics cells' snapshots (every half epoch of 2) are evaluated like cells.
     dynamics = pd.read_csv(run / "results" / "tables" / "dynamics.csv")
     assert list(dynamics.columns) == METRIC_KEYS
     selected = [(m, b) for m in SMOKE["dynamics"]["methods"] for b in SMOKE["dynamics"]["betas"]]
-    assert len(dynamics) == 1 + 2 * len(selected)  # SFT, then epochs 1 and 2 of each cell
-    assert sorted(dynamics["epoch"]) == [0.0] + [1.0] * len(selected) + [2.0] * len(selected)
+    assert len(dynamics) == 1 + 4 * len(selected)  # SFT, then epochs 0.5, 1, 1.5 and 2 of each cell
+    assert sorted(dynamics["epoch"]) == [0.0] + sorted([0.5, 1.0, 1.5, 2.0] * len(selected))
     for method, beta in selected:
         snapshot = json.loads((cell(run, method, f"{beta:g}") / "epoch1" / "metrics.json").read_text())
         final = json.loads((cell(run, method, f"{beta:g}") / "metrics.json").read_text())
