@@ -84,19 +84,27 @@ DIVERGING_LOG = f"results/toy/logs/train_preference/{DIVERGING}/beta0.1/seed1.lo
 
 # --- the cluster ----------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    """Exists and is not a zombie (stopped daemons can linger as zombies here)."""
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat from field 3 (state) on; [] when there is no such process."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return []
 
 
-def _started() -> list[tuple[str, int]]:
+def _alive(pid: int | str, start: str | None = None) -> bool:
+    """Exists, is not a zombie (stopped daemons can linger as zombies here) and, given a
+    start time, is the process that started then (PIDs are reused)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z" and (start is None or fields[19] == start)
+
+
+def _started() -> list[tuple[str, str, str]]:
+    """(name, pid, start time) of each daemon cluster.sh started."""
     path = STATE / "started"
     if not path.exists():
         return []
-    return [(name, int(pid)) for name, pid in (line.split() for line in path.read_text().splitlines() if line.strip())]
+    return [tuple(line.split()) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _job_processes() -> list[str]:
@@ -107,7 +115,7 @@ def _job_processes() -> list[str]:
             comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
         except (OSError, IndexError):
             continue
-        if comm == "slurmstepd" and _alive(int(stat.parent.name)):
+        if comm == "slurmstepd" and _alive(stat.parent.name):
             found.append(stat.parent.name)
     return found
 
@@ -145,7 +153,7 @@ def cluster(tmp_path_factory):
             (tmp_path_factory.mktemp("slurm_accounting") / "sacct.txt").write_text(accounting.stdout)
             _cancel_leftover_jobs()
         down = subprocess.run(["bash", CLUSTER, "down"], capture_output=True, text=True, timeout=300)
-        left = [f"{name} ({pid})" for name, pid in started if _alive(pid)]
+        left = [f"{name} ({pid})" for name, pid, start in started if _alive(pid, start)]
         assert down.returncode == 0 and not left, f"still running after cluster.sh down: {left}\n{down.stderr}"
         assert not _job_processes(), f"job steps still running: {_job_processes()}"
 

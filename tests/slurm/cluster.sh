@@ -23,8 +23,14 @@ DB_PASS=isdaa-ci-only
 log() { echo "[cluster] $*" >&2; }
 
 alive() {  # a PID that exists and is not a zombie
-    [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat") != Z ]]
+    [[ -r /proc/$1/stat ]] && [[ $(stat_field "$1" 3) != Z ]]
 }
+
+# Field N of /proc/PID/stat (counted as in proc(5); the name in parentheses may hold spaces).
+stat_field() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v n=$(($2 - 2)) '{print $n}'; }
+
+# The same process we started: alive, with the start time we recorded (a PID can be reused).
+ours() { alive "$1" && [[ $(stat_field "$1" 22) == "$2" ]]; }
 
 pid_of() { [[ -s $1 ]] && cat "$1" || true; }
 
@@ -39,7 +45,16 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
     return 1
 }
 
-record() { echo "$1 $2" >> "$STATE/started"; }  # record NAME PID
+record() { echo "$1 $2 $(stat_field "$2" 22)" >> "$STATE/started"; }  # record NAME PID -> NAME PID STARTTIME
+
+prune() {  # forget recorded daemons that are gone (a crash, a reboot): their PIDs may be reused
+    [[ -f $STATE/started ]] || return 0
+    local name pid start kept=""
+    while read -r name pid start; do
+        if ours "$pid" "$start"; then kept+="$name $pid $start"$'\n'; fi
+    done < "$STATE/started"
+    printf '%s' "$kept" > "$STATE/started"
+}
 
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
 
@@ -152,6 +167,7 @@ sacctmgr_add() { sacctmgr -i "$@" >/dev/null 2>&1 || true; }  # exits 1 when it 
 up() {
     write_configs
     touch "$STATE/started"
+    prune
     start_munge
     start_mariadb
     start_daemon slurmdbd "$STATE/slurmdbd.pid" /usr/sbin/slurmdbd
@@ -168,8 +184,8 @@ up() {
 down() {
     [[ -f $STATE/started ]] || { log "nothing was started"; return; }
     # Stop in reverse start order: slurmd, slurmctld, slurmdbd, mysqld_safe, mariadb, munged.
-    tac "$STATE/started" | while read -r name pid; do
-        if alive "$pid"; then
+    tac "$STATE/started" | while read -r name pid start; do
+        if ours "$pid" "$start"; then
             # mysqld_safe (a shell script supervising mysqld) ignores SIGTERM.
             if [[ $name == mysqld_safe ]]; then kill -9 "$pid" 2>/dev/null || true; else kill "$pid" 2>/dev/null || true; fi
             for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
@@ -182,8 +198,8 @@ down() {
 
 status() {
     [[ -f $STATE/started ]] || { echo "down"; return; }
-    while read -r name pid; do
-        if alive "$pid"; then echo "$name $pid running"; else echo "$name $pid gone"; fi
+    while read -r name pid start; do
+        if ours "$pid" "$start"; then echo "$name $pid running"; else echo "$name $pid gone"; fi
     done < "$STATE/started"
     sinfo 2>/dev/null || true
 }
