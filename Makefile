@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=8
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/trainer_speed.py --output docs/benchmarks.md

@@ -2,11 +2,13 @@
 
 A one-node cluster on localhost (tests/slurm/cluster.sh: munge, MariaDB, slurmdbd,
 slurmctld, slurmd) runs the reduced study with
-`--profile profiles/slurm --workflow-profile tests/slurm/profile`. Checked: every job
-of every non-local rule COMPLETED in `sacct`, with the local run's metrics; a training
-job requeued mid-run (`scontrol requeue`, as a preemption does) resumes from its
-checkpoint and ends bit-identical to an uninterrupted run; a failing job fails the
-workflow and Snakemake names its log. The cluster is always stopped afterwards.
+`--profile profiles/slurm --workflow-profile tests/slurm/profile`, together with two
+cells outside its grid (one SFT chain for all, to keep the module short). Checked:
+every job of every non-local rule COMPLETED in `sacct` but the one made to fail, with
+the local run's metrics; a training job requeued mid-run (`scontrol requeue`, as a
+preemption does) resumes from its checkpoint and ends bit-identical to an uninterrupted
+run; a failing job fails the workflow and Snakemake names its log. The cluster is
+always stopped afterwards.
 
 Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the `slurm`
 extra (`pip install -e ".[slurm]"`); `.ci/run` installs both.
@@ -64,22 +66,19 @@ RUN_TIMEOUT = 900  # a safety net against a hung run, far above the expected tim
 SMOKE = smoke_config()
 EXPECTED_REMOTE = {"init_model", "prepare_data", "sft", "label_preferences", "reference_logps", "train_preference",
                    "evaluate"}
-# Two extra cells, run beside the study in a folder of their own: one long enough to be
-# requeued mid-run (80 steps, a checkpoint every 2), and one whose loss turns NaN at
-# step 2 (FloatingPointError).
+# Two extra cells, outside the grid (so `all` and the tables are the study's alone) and
+# built by their paths in the same run: one long enough to be requeued mid-run (80
+# steps, a checkpoint every 2), and one whose loss turns NaN at step 2 (FloatingPointError).
 LONG, DIVERGING = "long_dpo", "diverging_dpo"
-EXTRA = merge(SMOKE, {
-    "methods": {
-        LONG: {"daa": "dpo", "training": {"epochs": 8, "save_steps": 2}},
-        DIVERGING: {"daa": "dpo", "training": {"learning_rate": 1.0e30}},
-    },
-    "grid": {
-        "methods": SMOKE["grid"]["methods"] + [LONG, DIVERGING],
-        "per_method": {LONG: {"betas": [0.1]}, DIVERGING: {"betas": [0.1]}},
-    },
-})
+CONFIG = merge(SMOKE, {"methods": {
+    LONG: {"daa": "dpo", "training": {"epochs": 8, "save_steps": 2}},
+    DIVERGING: {"daa": "dpo", "training": {"learning_rate": 1.0e30}},
+}})
 LONG_CELL = f"results/toy/{LONG}/beta0.1/seed1"
+DIVERGING_CELL = f"results/toy/{DIVERGING}/beta0.1/seed1"
 DIVERGING_LOG = f"results/toy/logs/train_preference/{DIVERGING}/beta0.1/seed1.log"
+FIGURES = ["kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"]
+TARGETS = ["all", f"{LONG_CELL}/metrics.json", f"{DIVERGING_CELL}/model", "--keep-going"]
 
 
 # --- the cluster ----------------------------------------------------------------------
@@ -306,7 +305,7 @@ def _start_uninterrupted_reference(workdir: Path, folder: Path) -> subprocess.Po
     """The long cell trained and evaluated without interruption, outside SLURM, from the
     same inputs: its own config through the CLI, in one process. Niced: it must not
     slow the cluster's jobs."""
-    cell = cell_config(validate_config(merge(default_config(), EXTRA)), LONG, "0.1", 1)
+    cell = cell_config(validate_config(merge(default_config(), CONFIG)), LONG, "0.1", 1)
     (folder / "config.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
     code = ("import sys; from isdaa.cli import main; c, o = sys.argv[1:]; "
             "main(['train', '--config', c, '--output-dir', o]); "
@@ -318,9 +317,8 @@ def _start_uninterrupted_reference(workdir: Path, folder: Path) -> subprocess.Po
 
 @dataclass
 class Runs:
-    study: Run  # the reduced study to `all`
+    slurm: Run  # the study and the two extra cells, on the cluster
     local: Path  # the same study, run locally
-    extra: Run  # the long and the diverging cell
     long_job: str  # the long cell's training job, requeued
     checkpoint_step: int  # its newest checkpoint when it was requeued
     reference: Path  # the long cell, uninterrupted
@@ -328,46 +326,39 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory) -> Runs:
-    """Everything at once, to keep the cluster's two CPUs busy: the study, the extra
-    cells (their own folder, so their SFT chain fills the CPU the study's sequential
-    start leaves idle), and the local run unless this session has made it already
-    (niced, so it only fills idle CPU). The long cell's training job is requeued as soon
-    as it has a complete checkpoint."""
-    study_dir = tmp_path_factory.mktemp("slurm_study")
-    study = Run.start(study_dir, write_config(study_dir, SMOKE), "all")
-    extra_dir = tmp_path_factory.mktemp("slurm_extra")
-    write_config(extra_dir, EXTRA)
-    extra = Run.start(extra_dir, extra_dir / "config.yaml", f"{LONG_CELL}/metrics.json",
-                      f"results/toy/{DIVERGING}/beta0.1/seed1/model", "--keep-going")
+    """Everything at once, to keep the cluster's CPUs busy: the SLURM run, the local run
+    unless this session has made it already, and the long cell's uninterrupted reference
+    (both niced, so they only fill idle CPU). The long cell's training job is requeued as
+    soon as it has a complete checkpoint."""
+    workdir = tmp_path_factory.mktemp("slurm_study")
+    slurm = Run.start(workdir, write_config(workdir, CONFIG), *TARGETS)
     local = start_smoke_local_run(tmp_path_factory, nice=10)
     reference, cli = tmp_path_factory.mktemp("uninterrupted"), None
     try:
         comment = f"rule_train_preference_wildcards_{LONG}_0.1_1"
-        job_id = _wait_for("the long cell's training job", extra,
+        job_id = _wait_for("the long cell's training job", slurm,
                            lambda: (_squeue_job(comment) or (None,))[0], timeout=RUN_TIMEOUT)
-        cli = _start_uninterrupted_reference(extra_dir, reference)  # its inputs exist now
-        step = _wait_for("a complete checkpoint", extra,
+        cli = _start_uninterrupted_reference(workdir, reference)  # its inputs exist now
+        step = _wait_for("a complete checkpoint", slurm,
                          lambda: _job_fields(job_id).get("JobState") == "RUNNING"
-                         and _checkpoint_step(extra_dir / LONG_CELL), timeout=RUN_TIMEOUT)
+                         and _checkpoint_step(workdir / LONG_CELL), timeout=RUN_TIMEOUT)
         _requeue(job_id)
-        while not (study.done() & extra.done()):  # both polled: each run's wall time is right
+        while not slurm.done():
             time.sleep(0.5)
         local_dir = local()
-        print(f"\nSLURM runs: study {study.wall:.0f} s, extra cells {extra.wall:.0f} s")
+        print(f"\nSLURM run: {slurm.wall:.0f} s")
     finally:
-        extra.stop()
-        study.stop()
+        slurm.stop()
         if cli is not None and cli.wait(timeout=RUN_TIMEOUT) != 0:
             raise AssertionError(f"uninterrupted reference failed:\n{(reference / 'cli.out').read_text()[-4000:]}")
-    return Runs(study, local_dir, extra, job_id, step, reference)
+    return Runs(slurm, local_dir, job_id, step, reference)
 
 
 # --- the tests ------------------------------------------------------------------------
 
 def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
-    run = runs.study
-    assert run.proc.returncode == 0, run.tail()
-    output = run.output
+    run = runs.slurm
+    output = _without_shown_logs(run.output)
     remote = set(re.findall(r"^rule (\w+):$", output, re.M))
     local = set(re.findall(r"^localrule (\w+):$", output, re.M))
     assert EXPECTED_REMOTE <= remote and not remote & local, (remote, local)
@@ -375,7 +366,9 @@ def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
 
     jobs = sacct(run)
     _report_timing(run, jobs)
-    assert [j for j in jobs if j.state != "COMPLETED"] == []
+    # Every job completed but the one made to fail (see the last test).
+    assert [(j.rule, j.wildcards, j.state) for j in jobs if j.state != "COMPLETED"] == [
+        ("train_preference", f"{DIVERGING}_0.1_1", "FAILED")]
     # Each job of a non-local rule went through SLURM exactly once, and nothing else did.
     stats = job_stats(output)
     assert Counter(j.rule for j in jobs) == {rule: stats[rule] for rule in remote}
@@ -385,7 +378,7 @@ def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
 
 
 def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(runs):
-    run, cell = runs.extra, runs.extra.workdir / LONG_CELL
+    run, cell = runs.slurm, runs.slurm.workdir / LONG_CELL
     # SLURM ran the job twice: the first run was requeued, the second completed.
     states = subprocess.run(["sacct", "-D", "-X", "-P", "-n", "-j", runs.long_job, "--format=State"],
                             capture_output=True, text=True, check=True, timeout=60).stdout.split()
@@ -409,15 +402,26 @@ def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninte
 
 
 def test_failing_job_fails_the_workflow_and_names_its_log(runs):
-    run = runs.extra
+    run = runs.slurm
     assert run.proc.returncode != 0
     assert DIVERGING_LOG in run.output, run.tail()
     assert "FloatingPointError" in (run.workdir / DIVERGING_LOG).read_text()
     failed = [j for j in sacct(run) if j.rule == "train_preference" and j.wildcards.startswith(DIVERGING)]
     assert [j.state for j in failed] == ["FAILED"]
-    assert not (run.workdir / f"results/toy/{DIVERGING}/beta0.1/seed1/model").exists()
-    # --keep-going: the long cell finished all the same (checked above).
+    assert not (run.workdir / DIVERGING_CELL / "model").exists()
+    # --keep-going: everything that did not depend on it finished all the same.
     assert (run.workdir / LONG_CELL / "metrics.json").exists()
+    missing = [name for name in FIGURES if not (run.workdir / "results" / "figures" / f"{name}.pdf").exists()]
+    assert not missing, missing
+
+
+SHOWN_LOG = re.compile(r"^Logfile .*:\n={80}\n.*?^={80}$", re.M | re.S)
+
+
+def _without_shown_logs(output: str) -> str:
+    """Snakemake's own lines: without the failed job's logs that `show-failed-logs` prints
+    (the job's inner Snakemake runs its rule as a `localrule`)."""
+    return SHOWN_LOG.sub("", output)
 
 
 def _report_timing(run: Run, jobs: list[Job]):

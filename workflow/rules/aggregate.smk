@@ -44,7 +44,7 @@ rule plot_kl_tradeoff:
         figure("kl_tradeoff"),
     params:
         kl_estimator=config["plots"]["kl_estimator"],
-        labels=method_labels(config, METHODS),
+        labels=method_labels(config, GRID_METHODS),
     log:
         f"{RESULTS}/logs/plot_kl_tradeoff.log",
     benchmark:
@@ -61,7 +61,7 @@ rule plot_gold_vs_beta:
     output:
         figure("gold_vs_beta"),
     params:
-        labels=method_labels(config, METHODS),
+        labels=method_labels(config, GRID_METHODS),
     log:
         f"{RESULTS}/logs/plot_gold_vs_beta.log",
     benchmark:
@@ -78,7 +78,7 @@ rule plot_winrate_vs_beta:
     output:
         figure("winrate_vs_beta"),
     params:
-        labels=method_labels(config, METHODS),
+        labels=method_labels(config, GRID_METHODS),
     log:
         f"{RESULTS}/logs/plot_winrate_vs_beta.log",
     benchmark:
@@ -97,7 +97,7 @@ rule plot_training_dynamics:
         figure("training_dynamics"),
     params:
         kl_estimator=config["plots"]["kl_estimator"],
-        labels=method_labels(config, METHODS),
+        labels=method_labels(config, GRID_METHODS),
     log:
         f"{RESULTS}/logs/plot_training_dynamics.log",
     benchmark:

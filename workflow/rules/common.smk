@@ -26,7 +26,10 @@ RESULTS = config["results_dir"]
 TASK = config["task"]
 BASE = f"{RESULTS}/{TASK}"
 CELLS = grid(config)
-METHODS = config["grid"]["methods"]
+GRID_METHODS = config["grid"]["methods"]
+# Every configured method can be built by its path at the grid's betas and seeds, in the
+# grid or not (one extra cell without widening the grid, which `all` would then need).
+METHODS = list(config["methods"])
 # Training length of each method (a method may override it) and where its snapshots fall.
 EPOCHS = {m: method_training(config, m)["epochs"] for m in METHODS}
 SNAPSHOTS = {m: snapshot_epochs(EPOCHS[m], method_training(config, m)["snapshots_per_epoch"]) for m in METHODS}
