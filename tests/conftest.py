@@ -22,7 +22,6 @@ def config():
     return default_config()
 
 
-
 SMOKE_CONFIG = REPO / "tests" / "configs" / "smoke.yaml"
 _smoke_local_run: dict = {}
 

@@ -219,44 +219,43 @@ class Job:
     rule: str
     wildcards: str
     state: str
-    submit: datetime | None
-    start: datetime | None
-    end: datetime | None
 
 
 COMMENT = re.compile(r"^rule_(\w+?)(?:_wildcards_(.*))?$")
 
 
-def _time(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None  # Unknown, None
-
-
-def sacct(run: Run, *args: str) -> list[Job]:
+def sacct(run: Run) -> list[Job]:
     """The jobs of one Snakemake run (its jobs are named after the run ID), from accounting.
     The plugin puts `rule_<rule>[_wildcards_<values>]` in each job's comment."""
     out = subprocess.run(
         ["sacct", "-X", "-P", "-n", f"--name={run.run_id}", f"--starttime={run.started:%Y-%m-%dT%H:%M:%S}",
-         "--endtime=now", "--format=JobID,State,Comment,Submit,Start,End", *args],
+         "--endtime=now", "--format=JobID,State,Comment"],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout
     jobs = []
     for line in out.splitlines():
-        job_id, state, comment, submit, start, end = line.split("|")
+        job_id, state, comment = line.split("|")
         match = COMMENT.match(comment)
         assert match, f"job {job_id}: unexpected comment {comment!r}"
-        jobs.append(Job(job_id, match[1], match[2] or "", state.split()[0], _time(submit), _time(start), _time(end)))
+        jobs.append(Job(job_id, match[1], match[2] or "", state.split()[0]))
     return jobs
 
 
-def _squeue_job(comment: str) -> tuple[str, str] | None:
-    out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=30).stdout
+SHOWN_LOG = re.compile(r"^Logfile .*:\n={80}\n.*?^={80}$", re.M | re.S)
+
+
+def _without_shown_logs(output: str) -> str:
+    """Snakemake's own lines: without the failed job's logs that `show-failed-logs` prints
+    (the job's inner Snakemake runs its rule as a `localrule`)."""
+    return SHOWN_LOG.sub("", output)
+
+
+def _queued_job_id(comment: str) -> str | None:
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%k"], capture_output=True, text=True, timeout=30).stdout
     for line in out.splitlines():
-        job_id, state, job_comment = line.split("|", 2)
+        job_id, job_comment = line.split("|", 1)
         if job_comment == comment:
-            return job_id, state
+            return job_id
     return None
 
 
@@ -337,7 +336,7 @@ def runs(cluster, tmp_path_factory) -> Runs:
     try:
         comment = f"rule_train_preference_wildcards_{LONG}_0.1_1"
         job_id = _wait_for("the long cell's training job", slurm,
-                           lambda: (_squeue_job(comment) or (None,))[0], timeout=RUN_TIMEOUT)
+                           lambda: _queued_job_id(comment), timeout=RUN_TIMEOUT)
         cli = _start_uninterrupted_reference(workdir, reference)  # its inputs exist now
         step = _wait_for("a complete checkpoint", slurm,
                          lambda: _job_fields(job_id).get("JobState") == "RUNNING"
@@ -365,7 +364,6 @@ def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
     assert {"aggregate", "plot_kl_tradeoff", "all"} <= local
 
     jobs = sacct(run)
-    _report_timing(run, jobs)
     # Every job completed but the one made to fail (see the last test).
     assert [(j.rule, j.wildcards, j.state) for j in jobs if j.state != "COMPLETED"] == [
         ("train_preference", f"{DIVERGING}_0.1_1", "FAILED")]
@@ -413,23 +411,3 @@ def test_failing_job_fails_the_workflow_and_names_its_log(runs):
     assert (run.workdir / LONG_CELL / "metrics.json").exists()
     missing = [name for name in FIGURES if not (run.workdir / "results" / "figures" / f"{name}.pdf").exists()]
     assert not missing, missing
-
-
-SHOWN_LOG = re.compile(r"^Logfile .*:\n={80}\n.*?^={80}$", re.M | re.S)
-
-
-def _without_shown_logs(output: str) -> str:
-    """Snakemake's own lines: without the failed job's logs that `show-failed-logs` prints
-    (the job's inner Snakemake runs its rule as a `localrule`)."""
-    return SHOWN_LOG.sub("", output)
-
-
-def _report_timing(run: Run, jobs: list[Job]):
-    """Kept in the run folder and shown with `pytest -s`: the numbers of docs/slurm.md."""
-    rows = ["job\trule\twildcards\tstate\tsubmit\tstart\tend"]
-    rows += [f"{j.job_id}\t{j.rule}\t{j.wildcards}\t{j.state}\t{j.submit}\t{j.start}\t{j.end}" for j in jobs]
-    (run.workdir / "sacct.tsv").write_text("\n".join(rows) + "\n")
-    waits = [(j.start - j.submit).total_seconds() for j in jobs if j.start and j.submit]
-    spans = [(j.end - j.start).total_seconds() for j in jobs if j.end and j.start]
-    print(f"\nSLURM study: {len(jobs)} jobs in {run.wall:.0f} s; submit to start: mean {sum(waits) / len(waits):.1f} s,"
-          f" max {max(waits):.0f} s; start to end: mean {sum(spans) / len(spans):.1f} s")
