@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A config given with --configfile is the whole study: the default is read only when
+# none is given (Snakemake would otherwise merge the two, key by key).
+if not workflow.overwrite_configfiles:
+
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -17,8 +21,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 
 
-# Every figure of the study (the tables come with them).
+# Every figure and table of every task.
 rule all:
     input:
-        FIGURES,
+        ALL_TARGETS,
     default_target: True

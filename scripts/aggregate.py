@@ -1,5 +1,5 @@
-"""Rule aggregate: the result tables. cells.csv (every final cell and the SFT policy),
-summary.csv (mean and std over seeds), dynamics.csv (end-of-epoch policies of the
+"""Rule aggregate: a task's result tables. cells.csv (every final cell and the SFT
+policy), summary.csv (mean and std over seeds), dynamics.csv (the snapshots of the
 `dynamics` cells) and train_logs.csv (their training logs)."""
 import sys
 from pathlib import Path
@@ -17,4 +17,5 @@ with logged(smk):
     write_csv(summarize(cells), smk.output.summary)
     dynamics = read_metrics([smk.input.sft, *smk.input.snapshots, *smk.input.dynamics_finals])
     write_csv(dynamics.sort_values(["method", "beta", "seed", "epoch"], na_position="first"), smk.output.dynamics)
-    write_csv(read_train_logs(smk.input.train_logs), smk.output.train_logs)
+    write_csv(read_train_logs(smk.input.train_logs, smk.params.train_log_cells, smk.wildcards.task),
+              smk.output.train_logs)

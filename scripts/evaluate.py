@@ -1,21 +1,22 @@
-"""Rule evaluate: sample a policy on the held-out prompts, score the samples (gold
-reward, reference log-probs) and summarise them in metrics.json."""
+"""Rule evaluate: the `sample` and `score` rules in one job (`evaluation.one_job`)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
 
-from isdaa.evaluation import evaluate_policy
+from isdaa.evaluation import generate, score
 from isdaa.io import write_json, write_parquet
 from isdaa.metrics import cell_metrics
 from isdaa.rule import logged
+from isdaa.runtime import device
 
 smk = snakemake  # noqa: F821
-identity = smk.params.identity
-with logged(smk, seed=identity["seed"]):
-    samples = evaluate_policy(smk.params.model_path, smk.input.eval_prompts, smk.input.reference_model,
-                              smk.params.task, smk.params.settings, identity["seed"])
+with logged(smk, seed=smk.params.seed):
+    generations = generate(smk.params.model_path, smk.input.eval_prompts, smk.params.settings, smk.params.seed,
+                           device())
+    write_parquet(generations, smk.output.generations)
+    samples = score(generations, smk.input.eval_prompts, smk.input.reference_model, smk.params.scoring, device())
     write_parquet(samples, smk.output.samples)
-    metrics = cell_metrics(samples, task=smk.params.task, **identity)
+    metrics = cell_metrics(samples, task=smk.wildcards.task, **smk.params.identity)
     write_json(metrics, smk.output.metrics)
     print(metrics)

@@ -1,4 +1,4 @@
-"""Rule label_preferences: SFT samples, gold-scored and paired with Bradley-Terry labels."""
+"""Rule label_preferences: SFT samples, gold-scored and paired (Bradley-Terry labels)."""
 import sys
 from pathlib import Path
 
@@ -7,21 +7,32 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 import pandas as pd
 
 from isdaa import modeling
+from isdaa.gold import make_scorer
 from isdaa.io import require_columns, write_parquet
 from isdaa.preferences import make_preferences
 from isdaa.rule import logged
 from isdaa.runtime import device
-from isdaa.tasks import get_task
+from isdaa.sampling import make_sampler, model_spec
+from isdaa.tokenization import decode_responses, encode_prompts
 
 smk = snakemake  # noqa: F821
-settings = smk.params.settings
+settings, sampling, model = smk.params.settings, smk.params.sampling, smk.params.model
 with logged(smk, seed=settings["seed"]):
     prompts = pd.read_parquet(smk.input.prompts)
     require_columns(prompts, ["prompt_id", "prompt", "split"], smk.input.prompts)
-    model = modeling.load_model(smk.input.model, device())
     tokenizer = modeling.load_tokenizer(smk.input.model)
-    pairs, eval_prompts = make_preferences(model, tokenizer, prompts, get_task(smk.params.task), settings,
-                                           settings["seed"])
+    prompts["prompt_ids"] = encode_prompts(tokenizer, list(prompts["prompt"]), model["prompt_format"],
+                                           model["system_prompt"])
+    spec = model_spec(smk.input.model, model, device(), sampling["vllm_max_model_len"])
+    options = ({"seed_scope": sampling["seed_scope"]} if sampling["backend"] == "hf"
+               else {"kv_cache_memory_bytes": int(sampling["vllm_kv_cache_gb"] * 2**30)})
+    sampler = make_sampler(sampling["backend"], spec, settings["batch_size"], **options)
+    behavior = None
+    if settings["temperature"] != 1.0:
+        behavior = getattr(sampler, "model", None) or modeling.load_policy(smk.input.model, model, device())
+    pairs, eval_prompts = make_preferences(
+        sampler, prompts, make_scorer(smk.params.gold, device()), settings,
+        decode=lambda ids: decode_responses(tokenizer, ids, spec.end_token_ids), behavior_model=behavior)
     write_parquet(pairs, smk.output.preferences)
     write_parquet(eval_prompts, smk.output.eval_prompts)
     flipped = (pairs["chosen_gold"] < pairs["rejected_gold"]).mean()

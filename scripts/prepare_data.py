@@ -8,12 +8,11 @@ import pandas as pd
 
 from isdaa.io import write_parquet
 from isdaa.rule import logged
-from isdaa.tasks import get_task
+from isdaa.tasks import make_records
 
 smk = snakemake  # noqa: F821
 with logged(smk):
-    task = get_task(smk.params.task)
-    sft, prompts = task.make_records({smk.params.task: smk.params.task_settings})
+    sft, prompts = make_records(smk.params.data)
     write_parquet(pd.DataFrame(sft), smk.output.sft)
     write_parquet(pd.DataFrame(prompts), smk.output.prompts)
     print(f"{len(sft)} SFT demonstrations, {len(prompts)} prompts")

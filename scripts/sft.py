@@ -12,5 +12,5 @@ from isdaa.sft import train_sft
 smk = snakemake  # noqa: F821
 settings = smk.params.settings
 with logged(smk, seed=settings["seed"]):
-    train_sft(smk.input.base_model, smk.input.sft, smk.output[0], settings, settings["seed"], smk.params.work_dir)
+    train_sft(smk.params.base_model, smk.input.sft, smk.output[0], settings, smk.params.model, smk.params.work_dir)
     shutil.rmtree(smk.params.work_dir, ignore_errors=True)

@@ -9,7 +9,7 @@ from isdaa.preference_training import train_cell
 from isdaa.rule import logged
 
 smk = snakemake  # noqa: F821
-cell = smk.params.cell
+cell = dict(smk.params.cell, threads=smk.threads)
 with logged(smk, seed=cell["seed"]):
     train_cell(cell)
     write_yaml(cell, smk.output.config)

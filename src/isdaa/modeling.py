@@ -1,57 +1,115 @@
-"""Model creation, loading and saving (`save_pretrained` folders only)."""
+"""Loading, checking and saving checkpoints (hub ids or `save_pretrained` folders).
+
+The `check_*` functions are cheap (no torch import, files only): config validation
+calls them on every Snakefile parse, so a bad path fails before any job starts.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
-def build_model(tokenizer, settings: dict, disallowed_token_ids: list[int], seed: int):
-    """A small `LlamaForCausalLM` sized by the config's `model:` section."""
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def checkpoint_file(path: str, filename: str):
+    """A file of a checkpoint, local folder or hub id (from the local cache only);
+    None when absent. Never touches the network."""
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return local / filename if (local / filename).exists() else None
+    if HUB_ID.match(path):
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(path, filename)
+        return Path(found) if isinstance(found, str) else None
+    return None
+
+
+def check_checkpoint(path: str) -> None:
+    """Raise ValueError unless `path` is a model folder (with config.json) or a hub id
+    that can be had (cached, or the hub reachable)."""
+    local = Path(path).expanduser()
+    if local.exists() or not HUB_ID.match(path) or path.startswith((".", "/", "~")):
+        if not local.is_dir():
+            raise ValueError("no such folder")
+        if not (local / "config.json").exists():
+            raise ValueError("not a saved model folder (no config.json)")
+        return
+    if checkpoint_file(path, "config.json") is None and _offline():
+        raise ValueError("not a local folder, and not in the Hugging Face cache while HF_HUB_OFFLINE is set")
+
+
+def has_chat_template(path: str) -> bool | None:
+    """Whether a tokenizer checkpoint has a chat template; None when it cannot be known
+    without downloading (a hub id that is not cached)."""
+    if checkpoint_file(path, "chat_template.jinja") is not None:
+        return True
+    config = checkpoint_file(path, "tokenizer_config.json")
+    if config is None:
+        return None if HUB_ID.match(path) and not Path(path).exists() else False
+    return bool(json.loads(config.read_text()).get("chat_template"))
+
+
+def check_tokenizer(path: str, task: dict) -> None:
+    """Raise ValueError when the tokenizer at `path` cannot serve `task`: missing, or
+    without the chat template that `model.prompt_format: chat` needs."""
+    local = Path(path).expanduser()
+    if local.exists() or not HUB_ID.match(path):
+        if not local.is_dir():
+            raise ValueError("no such folder")
+        if checkpoint_file(path, "tokenizer_config.json") is None and checkpoint_file(path, "tokenizer.json") is None:
+            raise ValueError("no tokenizer in this folder (no tokenizer_config.json or tokenizer.json)")
+    if task["model"]["prompt_format"] == "chat" and has_chat_template(path) is False:
+        raise ValueError("this tokenizer has no chat template, which model.prompt_format 'chat' needs "
+                         "(give one with a chat_template.jinja, or use prompt_format 'raw')")
+
+
+def torch_dtype(name: str, device: str):
+    """A torch dtype from its config name; `auto` is bfloat16 on a GPU, float32 on a CPU."""
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=settings["hidden_size"],
-        num_hidden_layers=settings["num_layers"],
-        num_attention_heads=settings["num_heads"],
-        num_key_value_heads=settings["num_heads"],
-        intermediate_size=settings["intermediate_size"],
-        max_position_embeddings=settings["max_positions"],
-        tie_word_embeddings=False,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-    model = LlamaForCausalLM(config)
-    # Stored with the model so that sampling and every log-prob agree on the support.
-    model.generation_config = GenerationConfig(
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        suppress_tokens=list(disallowed_token_ids),
-    )
-    return model
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, name)
 
 
-def disallowed_tokens(model) -> list[int]:
-    return list(model.generation_config.suppress_tokens or [])
-
-
-def load_model(path, device: str = "cpu", dtype: str = "float32"):
-    import torch
+def load_model(path, device: str = "cpu", dtype: str = "float32", attn_implementation: str | None = None):
+    """A causal LM in eval mode on `device`."""
     from transformers import AutoModelForCausalLM
 
-    if not (Path(path) / "config.json").exists():
+    if Path(path).exists() and not (Path(path) / "config.json").exists():
         raise FileNotFoundError(f"{path}: not a saved model folder (no config.json)")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype, device), **kwargs)
     return model.to(device).eval()
+
+
+def load_policy(path, settings: dict, device: str, dtype: str | None = None):
+    """A policy with the task's model settings (`isdaa.config.model_settings`)."""
+    return load_model(path, device, dtype or settings["dtype"], settings.get("attn_implementation"))
 
 
 def load_tokenizer(path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:
+        # Padding is always masked out; any id will do, and eos is always there.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def disallowed_tokens(model) -> list[int]:
+    """Tokens the policy never samples (its generation config's `suppress_tokens`):
+    masked in sampling and in every log-prob, so both see the same distribution."""
+    return list(model.generation_config.suppress_tokens or [])
 
 
 def save(model, tokenizer, path) -> None:
@@ -60,8 +118,10 @@ def save(model, tokenizer, path) -> None:
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    if model is not None:
+        model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)

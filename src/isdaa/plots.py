@@ -6,13 +6,25 @@ extension picks the format. A method keeps its colour in every figure.
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from isdaa.io import atomic_path
 
-from isdaa.io import atomic_path  # noqa: E402
+
+class _LazyPyplot:
+    """matplotlib.pyplot on first use: the Snakefile imports this module for the figure
+    names on every parse, and pyplot's import costs ~0.5 s."""
+
+    def __getattr__(self, name):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
+
+
+plt = _LazyPyplot()
 
 KL_LABELS = {"kl_k3": "KL(policy || reference), k3 estimate", "kl_k1": "KL(policy || reference), k1 estimate"}
 GOLD_LABEL = "gold reward (mean over held-out samples)"
@@ -186,3 +198,36 @@ def plot_is_eps_ablation(summary: pd.DataFrame, path, eps: dict, kl_estimator: s
     gold_ax.legend(fontsize=7)
     fig.suptitle(f"Importance-sampling clip ablation ({_task(summary)}); mean over seeds, bars = std")
     _save(fig, path)
+
+
+def _kl_tradeoff(tables, path, settings):
+    plot_kl_tradeoff(tables["summary"], path, settings["kl_estimator"], settings["labels"])
+
+
+def _gold_vs_beta(tables, path, settings):
+    plot_metric_vs_beta(tables["summary"], path, "gold_reward", settings["labels"])
+
+
+def _winrate_vs_beta(tables, path, settings):
+    plot_metric_vs_beta(tables["summary"], path, "win_rate", settings["labels"])
+
+
+def _training_dynamics(tables, path, settings):
+    plot_training_dynamics(tables["dynamics"], tables["train_logs"], path, settings["kl_estimator"],
+                           settings["labels"])
+
+
+def _is_eps_ablation(tables, path, settings):
+    plot_is_eps_ablation(tables["summary"], path, settings["eps"], settings["kl_estimator"])
+
+
+# Every figure of a task: name -> function(tables, path, settings). `tables` holds the
+# task's summary, dynamics and train_logs tables; `settings` the `plots` section plus
+# the task's method labels (`labels`) and its clip-ablation methods (`eps`).
+FIGURES = {
+    "kl_tradeoff": _kl_tradeoff,
+    "gold_vs_beta": _gold_vs_beta,
+    "winrate_vs_beta": _winrate_vs_beta,
+    "training_dynamics": _training_dynamics,
+    "is_eps_ablation": _is_eps_ablation,
+}

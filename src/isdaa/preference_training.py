@@ -22,11 +22,12 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from isdaa import modeling
-from isdaa.config import snapshot_epochs, snapshot_name
+from isdaa.config import snapshot_epochs
+from isdaa.layout import snapshot_name
 from isdaa.io import require_columns, write_csv
-from isdaa.logprobs import completion_logps, encode
+from isdaa.logprobs import completion_logps
 from isdaa.losses import LossSpec, preference_loss
-from isdaa.runtime import device
+from isdaa.runtime import device, use_bf16
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class Snapshots(TrainerCallback):
         self.last = state.epoch or 0.0  # a resumed run starts where its checkpoint was
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         # The first step at or past each snapshot's point; points behind the resumed
         # checkpoint were saved by the run that made the checkpoint.
         while self.pending and self.pending[0] <= state.epoch + 1e-9:
@@ -124,12 +127,13 @@ class Snapshots(TrainerCallback):
         self.last = state.epoch
 
 
-def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.Dataset":  # noqa: F821
-    """Tokenized pairs joined with the shared reference log-probs (by pair_id)."""
+def load_pairs(preferences_path, reference_logps_path) -> "datasets.Dataset":  # noqa: F821
+    """Pairs as the token ids they were sampled (or tokenised) as, joined with the shared
+    reference log-probs (by pair_id): the reference pass scored exactly these ids."""
     from datasets import Dataset
 
     prefs = pd.read_parquet(preferences_path)
-    require_columns(prefs, ["pair_id", "prompt", "chosen", "rejected"], preferences_path)
+    require_columns(prefs, ["pair_id", "prompt_ids", "chosen_ids", "rejected_ids"], preferences_path)
     ref = pd.read_parquet(reference_logps_path)
     require_columns(ref, ["pair_id", "reference_chosen_logp", "reference_rejected_logp"], reference_logps_path)
     data = prefs.merge(ref, on="pair_id", how="left", validate="one_to_one")
@@ -139,14 +143,7 @@ def load_pairs(tokenizer, preferences_path, reference_logps_path) -> "datasets.D
             f"{reference_logps_path}: no reference log-probs for {len(missing)} pair(s) of {preferences_path}, "
             f"e.g. pair_id {missing.iloc[0]}; rerun the reference_logps rule"
         )
-    prompts = list(data["prompt"])
-    chosen = encode(tokenizer, prompts, list(data["chosen"]))
-    rejected = encode(tokenizer, prompts, list(data["rejected"]))
-    records = {
-        "prompt_ids": [p for p, _ in chosen],
-        "chosen_ids": [c for _, c in chosen],
-        "rejected_ids": [r for _, r in rejected],
-    }
+    records = {key: [list(map(int, ids)) for ids in data[key]] for key in ("prompt_ids", "chosen_ids", "rejected_ids")}
     records["ref_chosen_logps"] = data["reference_chosen_logp"].astype("float32").tolist()
     records["ref_rejected_logps"] = data["reference_rejected_logp"].astype("float32").tolist()
     if {"behavior_chosen_logp", "behavior_rejected_logp"} <= set(data.columns):
@@ -174,9 +171,10 @@ def build_trainer(cell: dict) -> PreferenceTrainer:
     paths, training = cell["paths"], cell["training"]
     spec = LossSpec(**cell["loss"])
     tokenizer = modeling.load_tokenizer(paths["sft_model"])
-    model = modeling.load_model(paths["sft_model"], device())
+    # float32 master weights; bf16 (mixed precision) is a training setting.
+    model = modeling.load_policy(paths["sft_model"], cell["model"], device(), dtype="float32")
     model.train()
-    dataset = load_pairs(tokenizer, paths["preferences"], paths["reference_logps"])
+    dataset = load_pairs(paths["preferences"], paths["reference_logps"])
     checkpoints = Path(paths["checkpoints"])
     args = TrainingArguments(
         output_dir=str(checkpoints),
@@ -197,7 +195,8 @@ def build_trainer(cell: dict) -> PreferenceTrainer:
         data_seed=cell["seed"],
         report_to=[],
         remove_unused_columns=False,
-        bf16=training["bf16"],
+        bf16=use_bf16(training["bf16"]),
+        activation_checkpointing=training["activation_checkpointing"],
         use_cpu=device() == "cpu",
         dataloader_num_workers=0,
     )

@@ -1,32 +1,37 @@
-# Tables from every evaluated policy, and figures from the tables only. Both are
+# Tables from every evaluated policy of a task, and figures from the tables only. All
 # cheap, so they run on the submitting machine even under a cluster executor.
 
 
 localrules:
     aggregate,
-    plot_kl_tradeoff,
-    plot_gold_vs_beta,
-    plot_winrate_vs_beta,
-    plot_training_dynamics,
-    plot_is_eps_ablation,
+    plot,
+    headline_figure,
+    all_tasks_tables,
+
+
+TABLES = ["cells", "summary", "dynamics", "train_logs"]
 
 
 rule aggregate:
     input:
-        cells=cell_paths("metrics.json"),
-        sft=f"{BASE}/sft/metrics.json",
-        snapshots=snapshot_paths("metrics.json"),
-        dynamics_finals=cell_paths("metrics.json", dynamics_cells(config)),
-        train_logs=cell_paths("train_log.csv", dynamics_cells(config)),
+        cells=lambda wc: cell_paths(wc.task, "metrics.json"),
+        sft=L.run("metrics.json", run=SFT_RUN),
+        snapshots=lambda wc: [L.run("metrics.json", wc.task, run) for run in snapshot_runs(wc.task)],
+        dynamics_finals=lambda wc: cell_paths(wc.task, "metrics.json", dynamics_of(wc)),
+        train_logs=lambda wc: cell_paths(wc.task, "train_log.csv", dynamics_of(wc)),
     output:
-        cells=report(f"{RESULTS}/tables/cells.csv", caption="../report/cells.rst", category="Tables"),
-        summary=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Tables"),
-        dynamics=f"{RESULTS}/tables/dynamics.csv",
-        train_logs=f"{RESULTS}/tables/train_logs.csv",
+        cells=report(L.table("cells.csv"), caption="../report/cells.rst", category="Tables", subcategory="{task}"),
+        summary=report(L.table("summary.csv"), caption="../report/summary.rst", category="Tables",
+                       subcategory="{task}"),
+        dynamics=L.table("dynamics.csv"),
+        train_logs=L.table("train_logs.csv"),
+    params:
+        # (method, beta, seed) of each train log, in input order.
+        train_log_cells=lambda wc: [(c.method, float(c.beta), c.seed) for c in dynamics_of(wc)],
     log:
-        f"{RESULTS}/logs/aggregate.log",
+        L.log("aggregate"),
     benchmark:
-        f"{RESULTS}/benchmarks/aggregate.tsv"
+        L.benchmark("aggregate")
     threads: 1
     resources:
         mem_mb=RESOURCES["mem_mb"],
@@ -37,99 +42,60 @@ rule aggregate:
         "../../scripts/aggregate.py"
 
 
-rule plot_kl_tradeoff:
+rule plot:
     input:
         summary=rules.aggregate.output.summary,
-    output:
-        figure("kl_tradeoff"),
-    params:
-        kl_estimator=config["plots"]["kl_estimator"],
-        labels=method_labels(config, GRID_METHODS),
-    log:
-        f"{RESULTS}/logs/plot_kl_tradeoff.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/plot_kl_tradeoff.tsv"
-    conda:
-        "../../envs/plot.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_gold_vs_beta:
-    input:
-        summary=rules.aggregate.output.summary,
-    output:
-        figure("gold_vs_beta"),
-    params:
-        labels=method_labels(config, GRID_METHODS),
-    log:
-        f"{RESULTS}/logs/plot_gold_vs_beta.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/plot_gold_vs_beta.tsv"
-    conda:
-        "../../envs/plot.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_winrate_vs_beta:
-    input:
-        summary=rules.aggregate.output.summary,
-    output:
-        figure("winrate_vs_beta"),
-    params:
-        labels=method_labels(config, GRID_METHODS),
-    log:
-        f"{RESULTS}/logs/plot_winrate_vs_beta.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/plot_winrate_vs_beta.tsv"
-    conda:
-        "../../envs/plot.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_training_dynamics:
-    input:
         dynamics=rules.aggregate.output.dynamics,
         train_logs=rules.aggregate.output.train_logs,
     output:
-        figure("training_dynamics"),
+        report(L.figure(), caption="../report/figure.rst", category="Figures", subcategory="{task}"),
     params:
-        kl_estimator=config["plots"]["kl_estimator"],
-        labels=method_labels(config, GRID_METHODS),
+        settings=lambda wc: canonical({**config["plots"], "eps": eps_ablation(task_of(wc)),
+                                       "labels": method_labels(task_of(wc), task_of(wc)["grid"]["methods"])}),
     log:
-        f"{RESULTS}/logs/plot_training_dynamics.log",
+        L.log("plot", "{task}", "{figure}"),
     benchmark:
-        f"{RESULTS}/benchmarks/plot_training_dynamics.tsv"
+        L.benchmark("plot", "{task}", "{figure}")
     conda:
         "../../envs/plot.yaml"
     script:
         "../../scripts/plot_figure.py"
 
 
-rule plot_is_eps_ablation:
+# The headline task's figures under results/figures/ (`results/figures/kl_tradeoff.pdf`).
+rule headline_figure:
     input:
-        summary=rules.aggregate.output.summary,
+        L.figure(task=HEADLINE),
     output:
-        figure("is_eps_ablation"),
-    params:
-        kl_estimator=config["plots"]["kl_estimator"],
-        eps=eps_ablation(config),
+        L.headline_figure(),
     log:
-        f"{RESULTS}/logs/plot_is_eps_ablation.log",
+        f"{L.results}/logs/headline_figure/{{figure}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/plot_is_eps_ablation.tsv"
+        f"{L.results}/benchmarks/headline_figure/{{figure}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    shell:
+        "cp {input} {output} 2> {log}"
+
+
+# Every task's rows in one table per kind (tables carry a `task` column).
+rule all_tasks_tables:
+    input:
+        [L.table(f"{table}.csv", task) for task in TASKS for table in TABLES],
+    output:
+        [L.all_tasks_table(f"{table}.csv") for table in TABLES],
+    log:
+        f"{L.results}/logs/all_tasks_tables.log",
+    benchmark:
+        f"{L.results}/benchmarks/all_tasks_tables.tsv"
     conda:
         "../../envs/plot.yaml"
     script:
-        "../../scripts/plot_figure.py"
+        "../../scripts/concat_tables.py"
 
 
-FIGURES = [
-    rules.plot_kl_tradeoff.output[0],
-    rules.plot_gold_vs_beta.output[0],
-    rules.plot_winrate_vs_beta.output[0],
-    rules.plot_training_dynamics.output[0],
-    rules.plot_is_eps_ablation.output[0],
-]
+ALL_TARGETS = (
+    [L.figure(name, task) for task in TASKS for name in FIGURES]
+    + [L.headline_figure(name) for name in FIGURES]
+    + [L.all_tasks_table(f"{table}.csv") for table in TABLES]
+)

@@ -1,4 +1,4 @@
-# Config validation, the grid, wildcard constraints and path helpers.
+# Config validation, the tasks and their grids, wildcard constraints and path helpers.
 import re
 import sys
 
@@ -6,96 +6,124 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from isdaa.config import (
     ConfigError,
+    canonical,
     cell_config,
     dynamics_cells,
     eps_ablation,
+    evaluation_settings,
     grid,
     method_labels,
     method_training,
+    scoring_settings,
     snapshot_epochs,
-    snapshot_name,
+    tasks,
     validate_config,
 )
+from isdaa.layout import SFT_RUN, Layout, parse_run
+from isdaa.plots import FIGURES
 
 try:
     validate_config(config)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-RESULTS = config["results_dir"]
-TASK = config["task"]
-BASE = f"{RESULTS}/{TASK}"
-CELLS = grid(config)
-GRID_METHODS = config["grid"]["methods"]
-# Every configured method can be built by its path at the grid's betas and seeds, in the
-# grid or not (one extra cell without widening the grid, which `all` would then need).
-METHODS = list(config["methods"])
-# Training length of each method (a method may override it) and where its snapshots fall.
-EPOCHS = {m: method_training(config, m)["epochs"] for m in METHODS}
-SNAPSHOTS = {m: snapshot_epochs(EPOCHS[m], method_training(config, m)["snapshots_per_epoch"]) for m in METHODS}
+L = Layout(config["results_dir"])
+TASKS = tasks(config)
+HEADLINE = config["headline_task"]
 RESOURCES = config["resources"]
+CELLS = {name: grid(task) for name, task in TASKS.items()}
+# Tasks whose base model a rule builds (the toy's), and tasks that sample and score a
+# policy in one job (`evaluation.one_job`).
+BUILT_MODEL_TASKS = [name for name, task in TASKS.items() if "build" in task["model"]]
+ONE_JOB_TASKS = [name for name, task in TASKS.items() if task["evaluation"]["one_job"]]
+TWO_JOB_TASKS = [name for name in TASKS if name not in ONE_JOB_TASKS]
 
 
 def alternatives(values):
-    return "|".join(re.escape(str(v)) for v in sorted(set(map(str, values))))
+    """A regex matching exactly these values (one that matches nothing when empty)."""
+    values = sorted(set(map(str, values)))
+    return "|".join(re.escape(v) for v in values) if values else "(?!)"
+
+
+# Every configured method can be built by its path at its task's betas and seeds, in
+# the grid or not (one extra cell without widening the grid, which `all` would then need).
+METHODS = {m for task in TASKS.values() for m in task["methods"]}
 
 
 wildcard_constraints:
-    task=re.escape(TASK),
+    task=alternatives(TASKS),
     method=alternatives(METHODS),
-    beta=alternatives(c.beta for c in CELLS),
-    seed=alternatives(c.seed for c in CELLS),
-    # A policy under evaluation: the SFT model, a grid cell, or a cell's epoch snapshot.
-    run=f"sft|({alternatives(METHODS)})/beta[^/]+/seed\\d+(/epoch[0-9.]+)?",
+    beta=alternatives(c.beta for cells in CELLS.values() for c in cells),
+    seed=alternatives(c.seed for cells in CELLS.values() for c in cells),
+    figure=alternatives(FIGURES),
+    # A policy under evaluation: the SFT model, a grid cell, or a cell's snapshot.
+    run=f"{SFT_RUN}|({alternatives(METHODS)})/beta[^/]+/seed\\d+(/epoch[0-9.]+)?",
 
 
-def cell_paths(filename, cells=CELLS):
-    return [f"{BASE}/{cell.name}/{filename}" for cell in cells]
+def task_of(wildcards):
+    return TASKS[wildcards.task]
 
 
-def snapshot_paths(filename):
-    """`filename` of every evaluated end-of-epoch snapshot (the `dynamics` cells)."""
-    return [f"{BASE}/{cell.name}/{snapshot_name(e)}/{filename}"
-            for cell in dynamics_cells(config) for e in SNAPSHOTS[cell.method]]
+def cell_paths(task, filename, cells=None):
+    return [L.cell_of(cell, filename) for cell in (CELLS[task] if cells is None else cells)]
 
 
-def parse_run(run):
-    """(method, beta, seed, snapshot epoch or None) of a run; None for the SFT policy."""
-    if run == "sft":
-        return None
-    method, beta, seed, *epoch = run.split("/")
-    return method, beta.removeprefix("beta"), int(seed.removeprefix("seed")), (
-        float(epoch[0].removeprefix("epoch")) if epoch else None)
+def snapshot_runs(task):
+    """Every evaluated snapshot of a task (of its `dynamics` cells), as `run` names."""
+    out = []
+    for cell in dynamics_cells(TASKS[task]):
+        training = method_training(TASKS[task], cell.method)
+        out += [f"{cell.name}/epoch{e:g}" for e in snapshot_epochs(training["epochs"], training["snapshots_per_epoch"])]
+    return out
 
 
 def run_model_input(wildcards):
-    """What the evaluation waits for: the model folder, or the cell's snapshots folder."""
-    parsed = parse_run(wildcards.run)
-    if parsed is None:
-        return f"{BASE}/sft/model"
-    method, beta, seed, epoch = parsed
-    cell = f"{BASE}/{method}/beta{beta}/seed{seed}"
-    return f"{cell}/model" if epoch is None else f"{cell}/snapshots"
+    """What an evaluation waits for: the SFT model, a cell's model, or its snapshots folder."""
+    run = parse_run(wildcards.run)
+    if run.method is None:
+        return L.sft_model(wildcards.task)
+    cell = L.cell("", wildcards.task, run.method, run.beta, run.seed)
+    return f"{cell}/model" if run.epoch is None else f"{cell}/snapshots"
 
 
 def run_model_path(wildcards):
-    parsed = parse_run(wildcards.run)
-    if parsed is None or parsed[3] is None:
+    run = parse_run(wildcards.run)
+    if run.epoch is None:
         return run_model_input(wildcards)
-    return f"{run_model_input(wildcards)}/{snapshot_name(parsed[3])}"
+    return f"{run_model_input(wildcards)}/epoch{run.epoch:g}"
 
 
 def run_identity(wildcards):
     """(method, beta, seed, epoch) that metrics.json records for a policy; the seed is
     also the evaluation's sampling seed."""
-    parsed = parse_run(wildcards.run)
-    if parsed is None:
-        return {"method": "sft", "beta": None, "seed": config["evaluation"]["sft_seed"], "epoch": 0}
-    method, beta, seed, epoch = parsed
-    return {"method": method, "beta": float(beta), "seed": seed,
-            "epoch": EPOCHS[method] if epoch is None else epoch}
+    task = task_of(wildcards)
+    run = parse_run(wildcards.run)
+    if run.method is None:
+        return {"method": "sft", "beta": None, "seed": task["evaluation"]["sft_seed"], "epoch": 0.0}
+    epochs = method_training(task, run.method)["epochs"]
+    return {"method": run.method, "beta": float(run.beta), "seed": run.seed,
+            "epoch": float(epochs if run.epoch is None else run.epoch)}
 
 
-def figure(name):
-    """A figure target, with its caption for `snakemake --report`."""
-    return report(f"{RESULTS}/figures/{name}.pdf", caption=f"../report/{name}.rst", category="Figures")
+def task_threads(wildcards):
+    return task_of(wildcards)["threads"]
+
+
+def task_figures(task):
+    return [L.figure(name, task) for name in FIGURES]
+
+
+def base_model(wildcards):
+    """The checkpoint SFT starts from: a hub id or folder, or the folder a rule builds."""
+    model = task_of(wildcards)["model"]
+    return L.base_model(wildcards.task) if "build" in model else model["path"]
+
+
+def base_model_input(wildcards):
+    """The base model as an input of SFT: only when a job builds it (a hub id is no file,
+    and a checkpoint folder's time stamps are not ours to track)."""
+    return [L.base_model(wildcards.task)] if "build" in task_of(wildcards)["model"] else []
+
+
+def dynamics_of(wildcards):
+    return dynamics_cells(task_of(wildcards))

@@ -1,14 +1,16 @@
+# The task's data, and the base model when a rule builds it (the toy's tiny Llama).
+# A base model given as a checkpoint (`model.path`) is read where it is, never copied.
+
 rule prepare_data:
     output:
-        sft=f"{BASE}/data/sft.parquet",
-        prompts=f"{BASE}/data/prompts.parquet",
+        sft=L.data("sft.parquet"),
+        prompts=L.data("prompts.parquet"),
     params:
-        task=TASK,
-        task_settings=config.get(TASK, {}),
+        data=lambda wc: canonical(task_of(wc)["data"]),
     log:
-        f"{BASE}/logs/prepare_data.log",
+        L.log("prepare_data"),
     benchmark:
-        f"{BASE}/benchmarks/prepare_data.tsv"
+        L.benchmark("prepare_data")
     threads: 1
     resources:
         mem_mb=RESOURCES["mem_mb"],
@@ -19,16 +21,17 @@ rule prepare_data:
         "../../scripts/prepare_data.py"
 
 
-rule init_model:
+rule build_model:
     output:
-        directory(f"{BASE}/base_model"),
+        directory(L.base_model()),
     params:
-        task=TASK,
-        model=config["model"],
+        build=lambda wc: canonical(task_of(wc)["model"]["build"]),
+    wildcard_constraints:
+        task=alternatives(BUILT_MODEL_TASKS),
     log:
-        f"{BASE}/logs/init_model.log",
+        L.log("build_model"),
     benchmark:
-        f"{BASE}/benchmarks/init_model.tsv"
+        L.benchmark("build_model")
     threads: 1
     resources:
         mem_mb=RESOURCES["mem_mb"],
@@ -36,4 +39,4 @@ rule init_model:
     conda:
         "../../envs/train.yaml"
     script:
-        "../../scripts/init_model.py"
+        "../../scripts/build_model.py"

@@ -1,5 +1,63 @@
 # A policy under evaluation (`run`): the SFT model, a grid cell's final model, or a
-# cell's end-of-epoch snapshot (`<cell>/epoch<E>`): a snapshot is evaluated like a cell.
+# cell's snapshot (`<cell>/epoch<e>`): a snapshot is evaluated like a cell.
+# Two stages: `sample` (the policy's samples and their raw log-probs) and `score` (the
+# reference's log-probs of the same token ids, the gold reward, metrics.json). At scale
+# each is its own (GPU) job; a task with `evaluation.one_job` runs both in one job
+# (`evaluate`), which saves a process start per policy on small models.
+
+rule sample:
+    input:
+        model=run_model_input,
+        eval_prompts=rules.label_preferences.output.eval_prompts,
+    output:
+        generations=L.run("generations.parquet"),
+    params:
+        model_path=run_model_path,
+        seed=lambda wc: run_identity(wc)["seed"],
+        settings=lambda wc: canonical(evaluation_settings(task_of(wc))),
+    wildcard_constraints:
+        task=alternatives(TWO_JOB_TASKS),
+    log:
+        L.log("sample", "{task}", "{run}"),
+    benchmark:
+        L.benchmark("sample", "{task}", "{run}")
+    threads: task_threads
+    resources:
+        mem_mb=RESOURCES["mem_mb"],
+        runtime=RESOURCES["runtime"],
+        gpu=RESOURCES["gpu"],
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../../scripts/sample.py"
+
+
+rule score:
+    input:
+        generations=rules.sample.output.generations,
+        eval_prompts=rules.label_preferences.output.eval_prompts,
+        reference_model=rules.sft.output[0],
+    output:
+        samples=L.run("samples.parquet"),
+        metrics=L.run("metrics.json"),
+    params:
+        identity=run_identity,
+        settings=lambda wc: canonical(scoring_settings(task_of(wc))),
+    wildcard_constraints:
+        task=alternatives(TWO_JOB_TASKS),
+    log:
+        L.log("score", "{task}", "{run}"),
+    benchmark:
+        L.benchmark("score", "{task}", "{run}")
+    threads: task_threads
+    resources:
+        mem_mb=RESOURCES["mem_mb"],
+        runtime=RESOURCES["runtime"],
+        gpu=RESOURCES["gpu"],
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../../scripts/score.py"
 
 
 rule evaluate:
@@ -8,18 +66,22 @@ rule evaluate:
         eval_prompts=rules.label_preferences.output.eval_prompts,
         reference_model=rules.sft.output[0],
     output:
-        samples=f"{BASE}/{{run}}/samples.parquet",
-        metrics=f"{BASE}/{{run}}/metrics.json",
+        generations=L.run("generations.parquet"),
+        samples=L.run("samples.parquet"),
+        metrics=L.run("metrics.json"),
     params:
         model_path=run_model_path,
+        seed=lambda wc: run_identity(wc)["seed"],
         identity=run_identity,
-        task=TASK,
-        settings=config["evaluation"],
+        settings=lambda wc: canonical(evaluation_settings(task_of(wc))),
+        scoring=lambda wc: canonical(scoring_settings(task_of(wc))),
+    wildcard_constraints:
+        task=alternatives(ONE_JOB_TASKS),
     log:
-        f"{BASE}/logs/evaluate/{{run}}.log",
+        L.log("evaluate", "{task}", "{run}"),
     benchmark:
-        f"{BASE}/benchmarks/evaluate/{{run}}.tsv"
-    threads: config["threads"]
+        L.benchmark("evaluate", "{task}", "{run}")
+    threads: task_threads
     resources:
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],

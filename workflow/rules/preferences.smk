@@ -3,16 +3,18 @@ rule label_preferences:
         model=rules.sft.output[0],
         prompts=rules.prepare_data.output.prompts,
     output:
-        preferences=f"{BASE}/data/preferences.parquet",
-        eval_prompts=f"{BASE}/data/eval_prompts.parquet",
+        preferences=L.data("preferences.parquet"),
+        eval_prompts=L.data("eval_prompts.parquet"),
     params:
-        task=TASK,
-        settings=config["preference_data"],
+        settings=lambda wc: canonical(task_of(wc)["preference_data"]),
+        sampling=lambda wc: canonical(task_of(wc)["sampling"]),
+        gold=lambda wc: canonical(task_of(wc)["gold"]),
+        model=lambda wc: canonical(task_of(wc)["model"]),
     log:
-        f"{BASE}/logs/label_preferences.log",
+        L.log("label_preferences"),
     benchmark:
-        f"{BASE}/benchmarks/label_preferences.tsv"
-    threads: config["threads"]
+        L.benchmark("label_preferences")
+    threads: task_threads
     resources:
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],
@@ -29,14 +31,15 @@ rule reference_logps:
         model=rules.sft.output[0],
         preferences=rules.label_preferences.output.preferences,
     output:
-        f"{BASE}/reference_logps.parquet",
+        L.reference_logps(),
     params:
-        batch_size=config["preference_data"]["batch_size"],
+        batch_size=lambda wc: task_of(wc)["preference_data"]["batch_size"],
+        model=lambda wc: canonical(task_of(wc)["model"]),
     log:
-        f"{BASE}/logs/reference_logps.log",
+        L.log("reference_logps"),
     benchmark:
-        f"{BASE}/benchmarks/reference_logps.tsv"
-    threads: config["threads"]
+        L.benchmark("reference_logps")
+    threads: task_threads
     resources:
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],

@@ -1,17 +1,19 @@
 rule sft:
     input:
-        base_model=rules.init_model.output[0],
+        base_model=base_model_input,
         sft=rules.prepare_data.output.sft,
     output:
-        directory(f"{BASE}/sft/model"),
+        directory(L.sft_model()),
     params:
-        settings=config["sft"],
-        work_dir=f"{BASE}/sft/work",
+        base_model=base_model,
+        settings=lambda wc: canonical(task_of(wc)["sft"]),
+        model=lambda wc: canonical(task_of(wc)["model"]),
+        work_dir=lambda wc: f"{L.task(wc.task)}/sft/work",
     log:
-        f"{BASE}/logs/sft.log",
+        L.log("sft"),
     benchmark:
-        f"{BASE}/benchmarks/sft.tsv"
-    threads: config["threads"]
+        L.benchmark("sft")
+    threads: task_threads
     resources:
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],

@@ -4,19 +4,21 @@ rule train_preference:
         preferences=rules.label_preferences.output.preferences,
         reference_logps=rules.reference_logps.output[0],
     output:
-        model=directory(f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/model"),
-        config=f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/config.yaml",
-        train_log=f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/train_log.csv",
-        # End-of-epoch policies (epoch1/, epoch2/, ...), evaluated for the `dynamics` cells.
-        snapshots=directory(f"{BASE}/{{method}}/beta{{beta}}/seed{{seed}}/snapshots"),
+        model=directory(L.cell("model")),
+        config=L.cell("config.yaml"),
+        train_log=L.cell("train_log.csv"),
+        # The policy every 1/snapshots_per_epoch of an epoch (epoch0.5/, epoch1/, ...),
+        # evaluated for the `dynamics` cells.
+        snapshots=directory(L.cell("snapshots")),
     params:
-        # Only this cell's settings: editing another cell never reruns this one.
-        cell=lambda wc: cell_config(config, wc.method, wc.beta, int(wc.seed)),
+        # Only this cell's training settings: editing another cell, or how cells are
+        # evaluated, never reruns this one.
+        cell=lambda wc: canonical(cell_config(task_of(wc), wc.method, wc.beta, int(wc.seed))),
     log:
-        f"{BASE}/logs/train_preference/{{method}}/beta{{beta}}/seed{{seed}}.log",
+        L.log("train_preference", "{task}", "{method}", "beta{beta}", "seed{seed}"),
     benchmark:
-        f"{BASE}/benchmarks/train_preference/{{method}}/beta{{beta}}/seed{{seed}}.tsv"
-    threads: config["threads"]
+        L.benchmark("train_preference", "{task}", "{method}", "beta{beta}", "seed{seed}")
+    threads: task_threads
     resources:
         mem_mb=RESOURCES["mem_mb"],
         runtime=RESOURCES["runtime"],

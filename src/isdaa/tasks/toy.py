@@ -14,6 +14,7 @@ length limit and is malformed.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -102,11 +103,12 @@ def parse_response(text: str) -> tuple[list[str], bool]:
     return tokens, False
 
 
-def gold_reward(prompt: str, response: str) -> float:
+def gold_reward(prompt: str, response: str, finished: bool = True) -> float:
     """r*(x, y): +1 per new key word, -0.25 per distractor, -0.5 per repeat or absent
-    word, -3 when the response never ends."""
+    word, -3 when the response never ends. `response` is the text before the end
+    token; a response text that still holds ``</s>`` is cut there."""
     counts = Counter(w for w in prompt.split() if w != SEP)
-    words, finished = parse_response(response)
+    words, ended = parse_response(response)
     seen: set[str] = set()
     total = 0.0
     for word in words:
@@ -119,7 +121,7 @@ def gold_reward(prompt: str, response: str) -> float:
         else:
             total += ABSENT_PENALTY
         seen.add(word)
-    return total + (0.0 if finished else UNFINISHED_PENALTY)
+    return total + (0.0 if (finished or ended) else UNFINISHED_PENALTY)
 
 
 def generate_split(seed: int, split: str, n: int, settings: ToySettings, with_demos: bool):
@@ -132,7 +134,10 @@ def generate_split(seed: int, split: str, n: int, settings: ToySettings, with_de
         words = make_prompt(rng, settings)
         record = {"prompt_id": f"{split}-{i:06d}", "split": split, "prompt": prompt_text(words)}
         if with_demos:
-            record["completion"] = " " + response_text(make_demonstration(rng, words, settings))
+            demo = make_demonstration(rng, words, settings)
+            record["response"] = " ".join(demo)
+            # The exact token text for the raw prompt format: words, then the end token.
+            record["completion"] = " " + response_text(demo)
         records.append(record)
     return records
 
@@ -151,6 +156,34 @@ def build_tokenizer():
     # Right padding for training; sampling switches to left padding itself.
     tokenizer.padding_side = "right"
     return tokenizer
+
+
+def check_task(task: dict) -> None:
+    """Checks of a task with toy data that the schema cannot express; raises
+    ValueError("<key below the task>: message")."""
+    toy = task["data"]["toy"]
+    if not math.isclose(sum(toy["demo_distractor_probs"]), 1.0, abs_tol=1e-6):
+        raise ValueError(f"data.toy.demo_distractor_probs = {toy['demo_distractor_probs']}: must sum to 1")
+    if max(toy["n_keys"]) * min(toy["key_repeats"]) > toy["prompt_length"]:
+        raise ValueError(f"data.toy.prompt_length = {toy['prompt_length']}: too short for data.toy.n_keys x "
+                         "data.toy.key_repeats")
+    build = task["model"].get("build")
+    if build and build["tokenizer"] == "toy":
+        longest = toy["prompt_length"] + 1 + max(task["preference_data"]["max_new_tokens"],
+                                                 task["evaluation"]["max_new_tokens"], toy["max_response_words"] + 1)
+        if longest > build["max_positions"]:
+            raise ValueError(f"model.build.max_positions = {build['max_positions']}: prompt plus response need "
+                             f"{longest} tokens")
+
+
+def make_records(toy: dict):
+    """(SFT demonstrations, train and eval prompts) of the `data.toy` settings."""
+    settings = ToySettings.from_config(toy)
+    seed = toy["seed"]
+    sft = generate_split(seed, "sft", toy["n_sft_demos"], settings, with_demos=True)
+    prompts = generate_split(seed, "train", toy["n_train_prompts"], settings, with_demos=False)
+    prompts += generate_split(seed, "eval", toy["n_eval_prompts"], settings, with_demos=False)
+    return sft, prompts
 
 
 def disallowed_response_tokens(tokenizer) -> list[int]:

@@ -1,0 +1,23 @@
+"""Rule score: reference log-probs and gold rewards of a policy's samples, and its
+metrics.json."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
+
+import pandas as pd
+
+from isdaa.evaluation import score
+from isdaa.io import write_json, write_parquet
+from isdaa.metrics import cell_metrics
+from isdaa.rule import logged
+from isdaa.runtime import device
+
+smk = snakemake  # noqa: F821
+with logged(smk):
+    samples = score(pd.read_parquet(smk.input.generations), smk.input.eval_prompts, smk.input.reference_model,
+                    smk.params.settings, device())
+    write_parquet(samples, smk.output.samples)
+    metrics = cell_metrics(samples, task=smk.wildcards.task, **smk.params.identity)
+    write_json(metrics, smk.output.metrics)
+    print(metrics)

@@ -1,0 +1,130 @@
+"""Where every artifact lives: the one owner of the results layout.
+
+Each function returns a concrete path when given values, and the Snakemake wildcard
+pattern when its arguments are left at their defaults (`"{task}"`, `"{method}"`, ...),
+so the rules, the cell configs and the readers share one definition.
+
+    results/<task>/data/            sft.parquet, prompts.parquet, preferences.parquet, eval_prompts.parquet
+    results/<task>/base_model/      a model a rule builds (the toy's); checkpoints from the hub are not copied
+    results/<task>/sft/model/       the SFT (reference) policy
+    results/<task>/reference_logps.parquet
+    results/<task>/<method>/beta<b>/seed<s>/          a grid cell (config.yaml, model/, train_log.csv, snapshots/)
+    results/<task>/<run>/           a policy under evaluation: `sft`, a cell, or `<cell>/epoch<e>` (a snapshot):
+                                    generations.parquet, samples.parquet, metrics.json
+    results/<task>/tables/ figures/ every table and figure of the task
+    results/tables/                 every task's tables together (a `task` column)
+    results/figures/                the headline task's figures
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SFT_RUN = "sft"
+
+
+def format_beta(beta) -> str:
+    """The beta of a folder name: `beta0.05`. Short and stable across YAML spellings."""
+    return f"{float(beta):g}"
+
+
+def snapshot_name(epoch) -> str:
+    return f"epoch{float(epoch):g}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell. `beta` is kept as its folder spelling (see `format_beta`)."""
+
+    task: str
+    method: str
+    beta: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.method, self.beta, self.seed)
+
+
+def cell_name(method="{method}", beta="{beta}", seed="{seed}") -> str:
+    return f"{method}/beta{beta}/seed{seed}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A policy under evaluation: the SFT policy (method None), a cell's final model
+    (epoch None), or a cell's snapshot."""
+
+    method: str | None = None
+    beta: str | None = None
+    seed: int | None = None
+    epoch: float | None = None
+
+    @property
+    def name(self) -> str:
+        if self.method is None:
+            return SFT_RUN
+        cell = cell_name(self.method, self.beta, self.seed)
+        return cell if self.epoch is None else f"{cell}/{snapshot_name(self.epoch)}"
+
+
+def parse_run(run: str) -> Run:
+    """The inverse of `Run.name`."""
+    if run == SFT_RUN:
+        return Run()
+    method, beta, seed, *epoch = run.split("/")
+    return Run(method, beta.removeprefix("beta"), int(seed.removeprefix("seed")),
+               float(epoch[0].removeprefix("epoch")) if epoch else None)
+
+
+class Layout:
+    def __init__(self, results: str = "results"):
+        self.results = results
+
+    def task(self, task="{task}") -> str:
+        return f"{self.results}/{task}"
+
+    def data(self, name: str, task="{task}") -> str:
+        return f"{self.task(task)}/data/{name}"
+
+    def base_model(self, task="{task}") -> str:
+        return f"{self.task(task)}/base_model"
+
+    def sft_model(self, task="{task}") -> str:
+        return f"{self.task(task)}/{SFT_RUN}/model"
+
+    def reference_logps(self, task="{task}") -> str:
+        return f"{self.task(task)}/reference_logps.parquet"
+
+    def cell(self, name: str = "", task="{task}", method="{method}", beta="{beta}", seed="{seed}") -> str:
+        folder = f"{self.task(task)}/{cell_name(method, beta, seed)}"
+        return f"{folder}/{name}" if name else folder
+
+    def cell_of(self, cell: Cell, name: str = "") -> str:
+        return self.cell(name, cell.task, cell.method, cell.beta, cell.seed)
+
+    def checkpoints(self, cell: Cell) -> str:
+        """Training checkpoints: inside the cell folder but never a rule output, so
+        Snakemake does not delete them when a job fails or is requeued."""
+        return self.cell_of(cell, "checkpoints")
+
+    def run(self, name: str, task="{task}", run="{run}") -> str:
+        return f"{self.task(task)}/{run}/{name}"
+
+    def table(self, name: str, task="{task}") -> str:
+        return f"{self.task(task)}/tables/{name}"
+
+    def figure(self, name="{figure}", task="{task}", ext="pdf") -> str:
+        return f"{self.task(task)}/figures/{name}.{ext}"
+
+    def all_tasks_table(self, name: str) -> str:
+        return f"{self.results}/tables/{name}"
+
+    def headline_figure(self, name="{figure}", ext="pdf") -> str:
+        return f"{self.results}/figures/{name}.{ext}"
+
+    def log(self, rule: str, task="{task}", *parts: str) -> str:
+        return "/".join([self.task(task), "logs", rule, *parts]) + ".log"
+
+    def benchmark(self, rule: str, task="{task}", *parts: str) -> str:
+        return "/".join([self.task(task), "benchmarks", rule, *parts]) + ".tsv"

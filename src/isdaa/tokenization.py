@@ -1,0 +1,50 @@
+"""Prompts and responses as token ids, the one way every stage builds them.
+
+A prompt is encoded by the task's prompt format: `raw` (its text is the exact token
+sequence, as in the toy) or `chat` (a user message through the tokenizer's chat
+template, ending in the generation prompt). A response is a list of token ids that
+includes its end token when it ended. Sampled responses keep the ids they were sampled
+as; only responses that exist as text (SFT demonstrations, a dataset's pairs) are
+encoded, as `encode(text) + [end token]`. Nothing is decoded and encoded again, so
+every log-prob is computed on exactly the tokens that were sampled.
+"""
+
+from __future__ import annotations
+
+
+def encode_prompts(tokenizer, prompts: list[str], prompt_format: str, system_prompt: str | None = None):
+    if prompt_format == "raw":
+        return [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    if prompt_format != "chat":
+        raise ValueError(f"unknown prompt format {prompt_format!r}; known: raw, chat")
+    out = []
+    for prompt in prompts:
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        messages.append({"role": "user", "content": prompt})
+        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        out.append(list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded))
+    return out
+
+
+def encode_responses(tokenizer, responses: list[str], end_token_id: int) -> list[list[int]]:
+    """Token ids of finished responses given as text: the text's tokens, then the end token."""
+    return [list(ids) + [end_token_id] for ids in tokenizer(list(responses), add_special_tokens=False)["input_ids"]]
+
+
+def split_response(ids: list[int], end_token_ids) -> tuple[list[int], bool]:
+    """(content ids, finished): the end token, when the response has one, is its last id."""
+    ids = list(ids)
+    if ids and ids[-1] in set(end_token_ids):
+        return ids[:-1], True
+    return ids, False
+
+
+def decode_responses(tokenizer, response_ids, end_token_ids) -> tuple[list[str], list[bool]]:
+    """(texts without the end token, finished flags): what a reader, a gold reward
+    model or a judge sees."""
+    texts, finished = [], []
+    for ids in response_ids:
+        content, done = split_response(ids, end_token_ids)
+        texts.append(tokenizer.decode(content, skip_special_tokens=False, clean_up_tokenization_spaces=False).strip())
+        finished.append(done)
+    return texts, finished
