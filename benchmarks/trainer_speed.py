@@ -29,11 +29,12 @@ from report import replace_block  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 from isdaa import modeling, runtime  # noqa: E402
-from isdaa.config import cell_config, load_config  # noqa: E402
+from isdaa.checkpoints import build_causal_lm  # noqa: E402
+from isdaa.config import cell_config, load_config, task_config  # noqa: E402
 from isdaa.io import write_parquet  # noqa: E402
-from isdaa.logprobs import score_responses  # noqa: E402
+from isdaa.logprobs import sequence_logps  # noqa: E402
 from isdaa.preference_training import build_trainer  # noqa: E402
-from isdaa.tasks import get_task, toy  # noqa: E402
+from isdaa.tasks import toy  # noqa: E402
 
 WARMUP = 5
 
@@ -50,22 +51,26 @@ class StepTimer(TrainerCallback):
         return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
-def make_world(root: Path, config: dict, n_pairs: int):
+def make_world(root: Path, task: dict, n_pairs: int):
     """An untrained model of the default size, toy pairs and their reference log-probs."""
-    task = get_task("toy")
-    tokenizer = task.build_tokenizer()
-    model = modeling.build_model(tokenizer, config["model"], task.disallowed_response_tokens(tokenizer), seed=0)
+    tokenizer = toy.build_tokenizer()
+    model = build_causal_lm(tokenizer, task["model"]["build"], seed=0,
+                            disallowed_token_ids=toy.disallowed_response_tokens(tokenizer))
     modeling.save(model, tokenizer, root / "sft")
     records = toy.generate_split(0, "sft", 2 * n_pairs, toy.ToySettings(), with_demos=True)
     prompts = [r["prompt"] for r in records[:n_pairs]]
     chosen = [r["completion"].strip() for r in records[:n_pairs]]
     rejected = [r["completion"].strip() for r in records[n_pairs:]]
-    prefs = pd.DataFrame({"pair_id": np.arange(n_pairs), "prompt": prompts, "chosen": chosen, "rejected": rejected})
+    ids = {name: tokenizer(texts, add_special_tokens=False)["input_ids"]
+           for name, texts in (("prompt_ids", prompts), ("chosen_ids", chosen), ("rejected_ids", rejected))}
+    prefs = pd.DataFrame({"pair_id": np.arange(n_pairs), "prompt": prompts, "chosen": chosen, "rejected": rejected,
+                          **ids})
     write_parquet(prefs, root / "preferences.parquet")
+    pad = tokenizer.pad_token_id
     write_parquet(pd.DataFrame({
         "pair_id": prefs["pair_id"],
-        "reference_chosen_logp": score_responses(model, tokenizer, prompts, chosen),
-        "reference_rejected_logp": score_responses(model, tokenizer, prompts, rejected),
+        "reference_chosen_logp": sequence_logps(model, ids["prompt_ids"], ids["chosen_ids"], pad_token_id=pad),
+        "reference_rejected_logp": sequence_logps(model, ids["prompt_ids"], ids["rejected_ids"], pad_token_id=pad),
     }), root / "reference_logps.parquet")
     return prefs, sum(p.numel() for p in model.parameters())
 
@@ -125,7 +130,8 @@ def main() -> int:
     args = parser.parse_args()
     runtime.setup(threads=1, seed=0)
     os.environ["TQDM_DISABLE"] = "1"
-    config = load_config(REPO / "config" / "config.yaml")
+    study = load_config(REPO / "config" / "config.yaml")
+    config = task_config(study, study["headline_task"])
     root = REPO / "benchmarks" / "runs" / f"trainer-{datetime.now():%Y%m%d-%H%M%S}"
     root.mkdir(parents=True)
     n_pairs = args.steps * args.batch

@@ -160,3 +160,33 @@ def test_format_beta_is_stable_across_spellings():
     assert format_beta(0.05) == format_beta(5e-2) == "0.05"
     assert format_beta(1.0) == format_beta(1) == "1"
     assert copy.copy(format_beta(3.0)) == "3"
+
+
+def test_an_unusable_sampling_backend_or_reward_model_fails_before_any_job(config, monkeypatch, tmp_path,
+                                                                           tiny_chat_policy_dir, tiny_reward_model_dir):
+    import json
+    import shutil
+
+    chat = copy.deepcopy(config)
+    toy(chat)["model"] = {"path": str(tiny_chat_policy_dir), "prompt_format": "chat"}
+    toy(chat)["gold"] = {"type": "reward_model", "path": str(tiny_reward_model_dir)}
+    toy(chat)["sampling"] = {"backend": "vllm"}
+    monkeypatch.setattr("isdaa.sampling.vllm_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"tasks\.toy\.sampling\.backend = 'vllm': vLLM is not installed"):
+        validate_config(copy.deepcopy(chat))
+    monkeypatch.setattr("isdaa.sampling.vllm_available", lambda: True)
+    validate_config(copy.deepcopy(chat))
+    toy_vllm = copy.deepcopy(config)
+    toy(toy_vllm)["sampling"] = {"backend": "vllm"}
+    with pytest.raises(ConfigError, match="the toy model masks tokens"):
+        validate_config(toy_vllm)
+    # A reward model whose head is not a single score.
+    two = tmp_path / "two-label-rm"
+    shutil.copytree(tiny_reward_model_dir, two)
+    model_config = json.loads((two / "config.json").read_text())
+    model_config.update(num_labels=2, id2label={"0": "a", "1": "b"}, label2id={"a": 0, "b": 1})
+    (two / "config.json").write_text(json.dumps(model_config))
+    toy(chat)["gold"]["path"] = str(two)
+    with pytest.raises(ConfigError) as error:
+        validate_config(chat)
+    assert "tasks.toy.gold" in str(error.value) and str(two) in str(error.value)

@@ -19,7 +19,8 @@ from isdaa.plots import FIGURES
 pytestmark = pytest.mark.slow
 
 SMOKE = yaml.safe_load((REPO / "tests" / "configs" / "smoke.yaml").read_text())
-TOY = SMOKE["tasks"]["toy"]
+(TASK,) = SMOKE["tasks"]  # the smoke config's one task
+TOY = SMOKE["tasks"][TASK]
 CELLS = [(m, b) for m in TOY["grid"]["methods"] for b in ("0.1", "1")]
 
 
@@ -29,11 +30,11 @@ def run(smoke_local_run):
 
 
 def cell(run, method, beta):
-    return run / "results" / "toy" / method / f"beta{beta}" / "seed1"
+    return run / "results" / TASK / method / f"beta{beta}" / "seed1"
 
 
 def test_every_artifact_exists_with_sane_values(run):
-    task = run / "results" / "toy"
+    task = run / "results" / TASK
     prefs = pd.read_parquet(task / "data" / "preferences.parquet")
     assert {"pair_id", "prompt", "chosen", "rejected", "prompt_ids", "chosen_ids", "rejected_ids",
             "behavior_chosen_logp", "behavior_rejected_logp", "chosen_gold", "rejected_gold"} <= set(prefs.columns)
@@ -92,12 +93,12 @@ def test_every_artifact_exists_with_sane_values(run):
 
 def test_every_figure_and_the_dynamics_tables(run):
     for name in FIGURES:
-        pdf = run / "results" / "toy" / "figures" / f"{name}.pdf"
+        pdf = run / "results" / TASK / "figures" / f"{name}.pdf"
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, name
         # The headline task's figures are the users' targets under results/figures/.
         assert (run / "results" / "figures" / f"{name}.pdf").read_bytes() == pdf.read_bytes()
     # The dynamics cells' snapshots (every half epoch of 2) are evaluated like cells.
-    dynamics = pd.read_csv(run / "results" / "toy" / "tables" / "dynamics.csv")
+    dynamics = pd.read_csv(run / "results" / TASK / "tables" / "dynamics.csv")
     assert list(dynamics.columns) == METRIC_KEYS
     selected = [(m, b) for m in TOY["dynamics"]["methods"] for b in TOY["dynamics"]["betas"]]
     assert len(dynamics) == 1 + 4 * len(selected)  # SFT, then epochs 0.5, 1, 1.5 and 2 of each cell
@@ -106,7 +107,7 @@ def test_every_figure_and_the_dynamics_tables(run):
         snapshot = json.loads((cell(run, method, f"{beta:g}") / "epoch1" / "metrics.json").read_text())
         final = json.loads((cell(run, method, f"{beta:g}") / "metrics.json").read_text())
         assert snapshot["epoch"] == 1 and final["epoch"] == 2 and snapshot["gold_reward"] != final["gold_reward"]
-    logs = pd.read_csv(run / "results" / "toy" / "tables" / "train_logs.csv")
+    logs = pd.read_csv(run / "results" / TASK / "tables" / "train_logs.csv")
     assert {"task", "method", "beta", "seed", "step", "logps_chosen", "is_weight_mean"} <= set(logs.columns)
     assert set(logs["method"]) == set(TOY["dynamics"]["methods"])
 
@@ -143,16 +144,16 @@ def edited(**sections):
     return config
 
 
-FIGURE_JOBS = {("plot", f"task=toy, figure={f}") for f in FIGURES} | {("headline_figure", f"figure={f}")
+FIGURE_JOBS = {("plot", f"task={TASK}, figure={f}") for f in FIGURES} | {("headline_figure", f"figure={f}")
                                                                        for f in FIGURES}
-TABLE_JOBS = {("aggregate", "task=toy"), ("all_tasks_tables", ""), ("all", "")}
+TABLE_JOBS = {("aggregate", f"task={TASK}"), ("all_tasks_tables", ""), ("all", "")}
 RUNS = ["sft"] + [f"{m}/beta{b}/seed1" for m, b in CELLS] + [
     f"{m}/beta0.1/seed1/epoch{e}" for m in TOY["dynamics"]["methods"] for e in ("0.5", "1", "1.5")]
 
 
 def test_evaluation_settings_rerun_evaluation_only(run, tmp_path):
-    config = edited(tasks__toy__evaluation={"one_job": True, "temperature": 0.9})
-    expected = {("evaluate", f"task=toy, run={r}") for r in RUNS} | TABLE_JOBS | FIGURE_JOBS
+    config = edited(**{f"tasks__{TASK}__evaluation": {"one_job": True, "temperature": 0.9}})
+    expected = {("evaluate", f"task={TASK}, run={r}") for r in RUNS} | TABLE_JOBS | FIGURE_JOBS
     assert plan(run, config, tmp_path) == expected
 
 
@@ -165,15 +166,15 @@ def test_plot_settings_and_labels_rerun_plots_only(run, tmp_path):
 
 def test_a_new_beta_or_a_changed_method_reruns_only_its_cells(run, tmp_path):
     config = copy.deepcopy(SMOKE)
-    config["tasks"]["toy"]["grid"]["betas"] = [0.1, 1.0, 2.0]
-    expected = {("train_preference", f"task=toy, method={m}, beta=2, seed=1") for m in TOY["grid"]["methods"]}
-    expected |= {("evaluate", f"task=toy, run={m}/beta2/seed1") for m in TOY["grid"]["methods"]}
+    config["tasks"][TASK]["grid"]["betas"] = [0.1, 1.0, 2.0]
+    expected = {("train_preference", f"task={TASK}, method={m}, beta=2, seed=1") for m in TOY["grid"]["methods"]}
+    expected |= {("evaluate", f"task={TASK}, run={m}/beta2/seed1") for m in TOY["grid"]["methods"]}
     assert plan(run, config, tmp_path) == expected | TABLE_JOBS | FIGURE_JOBS
 
     config = copy.deepcopy(SMOKE)
     config["methods"]["is_dpo"]["is_eps"] = 0.5
-    expected = {("train_preference", f"task=toy, method=is_dpo, beta={b}, seed=1") for b in ("0.1", "1")}
-    expected |= {("evaluate", f"task=toy, run={r}") for r in RUNS if r.startswith("is_dpo/")}
+    expected = {("train_preference", f"task={TASK}, method=is_dpo, beta={b}, seed=1") for b in ("0.1", "1")}
+    expected |= {("evaluate", f"task={TASK}, run={r}") for r in RUNS if r.startswith("is_dpo/")}
     assert plan(run, config, tmp_path) == expected | TABLE_JOBS | FIGURE_JOBS
 
 
@@ -182,7 +183,7 @@ def test_key_order_and_defaults_written_out_change_nothing(run, tmp_path):
         return {k: reverse(node[k]) for k in reversed(list(node))} if isinstance(node, dict) else node
 
     config = reverse(copy.deepcopy(SMOKE))
-    toy = config["tasks"]["toy"]
+    toy = config["tasks"][TASK]
     toy["evaluation"]["top_p"] = 0.95  # the schema default, written out
     toy["preference_training"]["max_grad_norm"] = 1  # the default 1.0, spelled as an integer
     toy["preference_training"]["epochs"] = 2.0  # written 2 in the smoke config
@@ -191,10 +192,10 @@ def test_key_order_and_defaults_written_out_change_nothing(run, tmp_path):
 
 
 def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
-    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", "results/toy/dpo/beta1/seed1/model")
+    out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", f"results/{TASK}/dpo/beta1/seed1/model")
     assert planned_jobs(out.stdout) == {
-        ("train_preference", "task=toy, method=dpo, beta=1, seed=1"), ("evaluate", "task=toy, run=dpo/beta1/seed1"),
-        ("aggregate", "task=toy"), ("plot", "task=toy, figure=kl_tradeoff"), ("headline_figure", "figure=kl_tradeoff"),
+        ("train_preference", f"task={TASK}, method=dpo, beta=1, seed=1"), ("evaluate", f"task={TASK}, run=dpo/beta1/seed1"),
+        ("aggregate", f"task={TASK}"), ("plot", f"task={TASK}, figure=kl_tradeoff"), ("headline_figure", "figure=kl_tradeoff"),
     }
 
 

@@ -171,7 +171,7 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_weights(world, tmp_path)
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "train_log.csv"),
                                   pd.read_csv(killed / "train_log.csv"))
-    # End-of-epoch snapshots made before the kill survive it; those after it are made by the rerun.
+    # Snapshots made before the kill survive it; those after it are made by the rerun.
     names = sorted(p.name for p in (tmp_path / "whole" / "snapshots").iterdir())
     assert names == sorted(p.name for p in (killed / "snapshots").iterdir()) and len(names) == 39
     for name in ("epoch1", "epoch39"):

@@ -9,16 +9,14 @@ and at beta 1, where its gold reward peaks (docs/results.md), on fixed seeds.
 import pandas as pd
 import pytest
 from conftest import default_config
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import snakemake, with_task, write_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_dpo_gold_reward_falls_at_its_lowest_beta(tmp_path):
-    config = default_config()
-    config["grid"] = {"methods": ["dpo"], "betas": [0.01, 1.0], "seeds": [1]}
-    config["dynamics"] = {}
-    write_config(tmp_path, base=config)
+    config = with_task(default_config(), grid={"methods": ["dpo"], "betas": [0.01, 1.0], "seeds": [1]}, dynamics={})
+    write_config(tmp_path, config)
     snakemake(tmp_path, "--cores", "2", "results/tables/summary.csv")
     summary = pd.read_csv(tmp_path / "results" / "tables" / "summary.csv")
     dpo = summary[summary["method"] == "dpo"].set_index("beta")

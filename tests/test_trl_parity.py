@@ -10,18 +10,19 @@ import torch
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from isdaa import modeling, runtime
+from isdaa import runtime
+from isdaa.checkpoints import build_causal_lm
 from isdaa.logprobs import completion_logps
 from isdaa.losses import LossSpec, preference_loss
-from isdaa.tasks import get_task, toy
+from isdaa.tasks import toy
 
 
 @pytest.fixture(scope="module")
 def model_and_pairs(tmp_path_factory):
     runtime.setup(1, 0)
-    tokenizer = get_task("toy").build_tokenizer()
+    tokenizer = toy.build_tokenizer()
     settings = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_positions": 64}
-    model = modeling.build_model(tokenizer, settings, [], seed=0)  # no masked tokens: TRL masks none
+    model = build_causal_lm(tokenizer, settings, seed=0)  # no masked tokens: TRL masks none
     records = toy.generate_split(1, "sft", 16, toy.ToySettings(), with_demos=True)
     pairs = Dataset.from_dict({
         "prompt": [r["prompt"] for r in records[:8]],

@@ -274,6 +274,9 @@ def _check_sampling(task: dict, key: str) -> None:
 
     sampling = task["sampling"]
     if sampling["backend"] == "vllm":
+        if task["model"].get("build", {}).get("tokenizer") == "toy":
+            raise ConfigError(f"config key {key}.sampling.backend = 'vllm': the toy model masks tokens (pad, "
+                              "separator, unknown), which vLLM's raw log-probs cannot; use backend hf")
         if sampling["seed_scope"] == "batch":
             raise ConfigError(f"config key {key}.sampling.seed_scope = 'batch': the vllm backend seeds every "
                               "request (use `request`)")

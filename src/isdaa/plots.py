@@ -108,7 +108,7 @@ def plot_metric_vs_beta(summary: pd.DataFrame, path, metric: str, labels: dict |
 def plot_training_dynamics(dynamics: pd.DataFrame, train_logs: pd.DataFrame, path, kl_estimator: str = "kl_k3",
                            labels: dict | None = None):
     """Along training, one line per (method, beta), mean over seeds: gold reward and
-    KL of the end-of-epoch policies (epoch 0 is the SFT policy), gold against KL along
+    KL of the snapshots (every 1/snapshots_per_epoch of an epoch; epoch 0 is the SFT policy), gold against KL along
     the way, and from the training logs the policy log-probs of chosen and rejected
     responses, the mean importance weight and the fraction of clipped weights."""
     labels = labels or {}
