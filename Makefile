@@ -1,28 +1,53 @@
 # make demo   fresh machine -> virtual environment -> every figure (results/figures/) and results/report.html
 # make test   the test suite (what CI runs)
 # make bench  trainer speed vs TRL, and wall time and peak memory per stage of the demo -> docs/benchmarks.md
+# make slurm  the Snakemake SLURM executor plugin, for SLURM runs only -> .venv/bin/snakemake-slurm (docs/slurm.md)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The SLURM executor plugin (pyproject.toml's slurm extra) lives outside the venv's
+# sys.path: Snakemake imports every executor plugin it finds at each start, and this one
+# then runs `scontrol show config`, ~9 s where SLURM's tools are installed and no
+# controller answers. Only $(BIN)/snakemake-slurm puts it on PYTHONPATH; SLURM passes
+# that on to the jobs (sbatch --export=ALL), whose Snakemake needs the job-step plugin.
+SLURM_PLUGIN := $(VENV)/slurm-plugin
+SLURM_STAMP := $(SLURM_PLUGIN)/.installed-stamp
 # One thread per job: tiny models are faster and far steadier that way.
 export OMP_NUM_THREADS := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench lint venv slurm clean
 
 venv: $(STAMP)
 
+# The uninstall: a venv made before `make slurm` existed has the plugin on its sys.path.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,slurm]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip uninstall --quiet --disable-pip-version-check --yes snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep
+	touch $@
+
+slurm: $(SLURM_STAMP)
+
+# The slurm extra's exact pins, without dependencies (snakemake's own), then `pip check`
+# with the plugin on the path: the venv must satisfy what the plugin requires.
+$(SLURM_STAMP): $(STAMP)
+	rm -rf $(SLURM_PLUGIN) $(BIN)/snakemake-slurm
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(SLURM_PLUGIN) \
+	    $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["slurm"])')
+	PYTHONPATH=$(SLURM_PLUGIN) $(BIN)/python -m pip check --disable-pip-version-check
+	printf '#!/bin/sh\n# Snakemake with the SLURM executor plugin (make slurm): for SLURM runs only.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s" "$$@"\n' \
+	    "$(abspath $(SLURM_PLUGIN))" "$(abspath $(BIN))/snakemake" > $(BIN)/snakemake-slurm
+	chmod +x $(BIN)/snakemake-slurm
 	touch $@
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores all all
 	$(BIN)/snakemake --report results/report.html
 
-test: $(STAMP)
+# The SLURM tests (tests/test_slurm.py, opt-in) need the plugin: installed when they are asked for.
+test: $(STAMP) $(if $(ISDAA_SLURM_TESTS)$(ISDAA_REQUIRE_SLURM),$(SLURM_STAMP))
 	$(BIN)/python -m pytest -q --durations=8
 
 bench: $(STAMP)

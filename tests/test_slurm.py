@@ -10,8 +10,11 @@ preemption does) resumes from its checkpoint and ends bit-identical to an uninte
 run; a failing job fails the workflow and Snakemake names its log. The cluster is
 always stopped afterwards.
 
-Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the `slurm`
-extra (`pip install -e ".[slurm]"`); `.ci/run` installs both.
+Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the SLURM
+executor plugin (`make slurm`; `make test` installs it when these tests are asked for).
+The plugin lives outside the virtual environment's sys.path, so Snakemake runs here
+through .venv/bin/snakemake-slurm, which puts it on PYTHONPATH (tests/test_slurm_plugin.py
+says why); SLURM hands PYTHONPATH on to the jobs.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, default_config, smoke_config, start_smoke_local_run
+from conftest import BIN, REPO, default_config, smoke_config, start_smoke_local_run
 from safetensors.torch import load_file
 from workflow_helpers import job_stats, snakemake_command, write_config
 
 from isdaa.config import cell_config, merge, validate_config
+
+SNAKEMAKE_SLURM = BIN / "snakemake-slurm"  # `make slurm`: snakemake with the SLURM plugin on PYTHONPATH
 
 
 def _missing() -> str | None:
@@ -44,10 +49,8 @@ def _missing() -> str | None:
         return "SLURM is not installed: run `tests/slurm/cluster.sh install` as root (.ci/run does)"
     if os.geteuid() != 0:
         return "the local SLURM cluster (tests/slurm/cluster.sh) needs root"
-    try:
-        import snakemake_executor_plugin_slurm  # noqa: F401
-    except ImportError:
-        return 'the Snakemake SLURM plugin is not installed: pip install -e ".[slurm]"'
+    if not SNAKEMAKE_SLURM.exists():
+        return f"the Snakemake SLURM plugin is not installed: run `make slurm` (no {SNAKEMAKE_SLURM})"
     return None
 
 
@@ -173,7 +176,7 @@ class Run:
     @classmethod
     def start(cls, workdir: Path, configfile: Path, *args: str) -> "Run":
         out_path = workdir / f"snakemake-{configfile.stem}.out"
-        cmd = snakemake_command(workdir, *PROFILE, *args, configfile=configfile)
+        cmd = [SNAKEMAKE_SLURM, *snakemake_command(workdir, *PROFILE, *args, configfile=configfile)[1:]]
         started = datetime.now().replace(microsecond=0) - timedelta(seconds=1)
         with open(out_path, "w") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ENV)
