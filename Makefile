@@ -21,11 +21,12 @@ export HF_HUB_OFFLINE := 1
 
 venv: $(STAMP)
 
-# The uninstall: a venv made before `make slurm` existed has the plugin on its sys.path.
+# The uninstall (silent when there is nothing to remove): a venv made before `make slurm`
+# existed has the plugin on its sys.path.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-	$(BIN)/python -m pip uninstall --quiet --disable-pip-version-check --yes snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep
+	$(BIN)/python -m pip uninstall --quiet --quiet --disable-pip-version-check --yes snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep
 	touch $@
 
 slurm: $(SLURM_STAMP)
