@@ -73,7 +73,7 @@ def main() -> int:
         f"Command: `python benchmarks/slurm_startup.py --runs {args.runs}`. Seconds, median (min-max) of "
         f"{args.runs} runs.",
         "",
-        "| command | plugin | `snakemake -n` (s) |",
+        "| command | plugin | wall (s) |",
         "|---|---|---:|",
         f"| `.venv/bin/snakemake -n` | not on the path (`make venv`) | {spread(times['snakemake'])} |",
         f"| `.venv/bin/snakemake-slurm -n` | on the path (as in the venv before `make slurm`) "
