@@ -32,12 +32,13 @@ $(STAMP): pyproject.toml
 slurm: $(SLURM_STAMP)
 
 # The slurm extra's exact pins, without dependencies (snakemake's own), then `pip check`
-# with the plugin on the path: the venv must satisfy what the plugin requires.
+# with the plugin on the path: the venv must satisfy what the plugin requires (the
+# plugin's own lines only: what pip says of other packages is not this target's business).
 $(SLURM_STAMP): $(STAMP)
 	rm -rf $(SLURM_PLUGIN) $(BIN)/snakemake-slurm
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(SLURM_PLUGIN) \
 	    $$($(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["slurm"])')
-	PYTHONPATH=$(SLURM_PLUGIN) $(BIN)/python -m pip check --disable-pip-version-check
+	! PYTHONPATH=$(SLURM_PLUGIN) $(BIN)/python -m pip check --disable-pip-version-check | grep -i "^snakemake-executor-plugin-slurm"
 	printf '#!/bin/sh\n# Snakemake with the SLURM executor plugin (make slurm): for SLURM runs only.\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s" "$$@"\n' \
 	    "$(abspath $(SLURM_PLUGIN))" "$(abspath $(BIN))/snakemake" > $(BIN)/snakemake-slurm
 	chmod +x $(BIN)/snakemake-slurm
