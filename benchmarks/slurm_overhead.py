@@ -8,7 +8,8 @@ end), then runs the reduced study (tests/configs/smoke.yaml) to `all` once local
 (`--cores 2`) and once through `--profile profiles/slurm --workflow-profile
 tests/slurm/profile` per value of `slurm-init-seconds-before-status-checks`, one run
 after the other, in benchmarks/runs/<timestamp>/. Job times come from `sacct` and
-from the rules' `benchmark:` files. Needs root, SLURM's packages and the slurm extra.
+from the rules' `benchmark:` files. Needs root, SLURM's packages and the SLURM executor
+plugin (`make slurm`: the SLURM runs go through .venv/bin/snakemake-slurm).
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ sys.path.insert(0, str(REPO / "src"))
 from isdaa.config import merge  # noqa: E402
 
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SNAKEMAKE_SLURM = Path(sys.executable).parent / "snakemake-slurm"  # `make slurm`: the plugin on PYTHONPATH
 ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO / "src"))
-CHAIN = ["init_model", "sft", "label_preferences", "reference_logps", "train_preference"]
+CHAIN = ["build_model", "sft", "label_preferences", "reference_logps", "train_preference"]
 
 
-def run(workdir: Path, *args: str) -> tuple[float, str]:
+def run(workdir: Path, *args: str, snakemake: Path = SNAKEMAKE) -> tuple[float, str]:
     workdir.mkdir(parents=True)
     config = merge(yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
                    yaml.safe_load((REPO / "tests" / "configs" / "smoke.yaml").read_text()))
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [SNAKEMAKE, "-s", REPO / "Snakefile", "-d", workdir, "--configfile", workdir / "config.yaml", *args, "all"]
+    cmd = [snakemake, "-s", REPO / "Snakefile", "-d", workdir, "--configfile", workdir / "config.yaml", *args, "all"]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - start
@@ -64,12 +66,14 @@ def sacct(run_id: str) -> pd.DataFrame:
 
 
 def script_seconds(workdir: Path, rule: str, wildcards: str) -> float | None:
-    """The rule's `benchmark:` time of one job (the script alone, inside the job)."""
-    base = workdir / "results" / "toy" / "benchmarks"
+    """The rule's `benchmark:` time of one job (the script alone, inside the job).
+    `wildcards` is the plugin's job comment: the wildcard values joined by `_`, the task first."""
+    task, _, wildcards = wildcards.partition("_")
+    base = workdir / "results" / task / "benchmarks"
     if rule == "train_preference":
         method, beta, seed = wildcards.rsplit("_", 2)
         path = base / rule / method / f"beta{beta}" / f"seed{seed}.tsv"
-    elif rule == "evaluate":
+    elif rule in ("evaluate", "sample", "score"):
         run = wildcards.replace("_beta", "/beta").replace("_seed", "/seed").replace("_epoch", "/epoch")
         path = base / rule / f"{run}.tsv"
     else:
@@ -131,6 +135,8 @@ def main() -> int:
     parser.add_argument("--init-seconds", type=int, nargs="+", default=[10],
                         help="values of slurm-init-seconds-before-status-checks to measure")
     args = parser.parse_args()
+    if not SNAKEMAKE_SLURM.exists():
+        raise SystemExit(f"no {SNAKEMAKE_SLURM}: run `make slurm` first")
     root = REPO / "benchmarks" / "runs" / f"slurm-{datetime.now():%Y%m%d-%H%M%S}"
     cluster = REPO / "tests" / "slurm" / "cluster.sh"
     subprocess.run(["bash", cluster, "up"], check=True)
@@ -141,7 +147,7 @@ def main() -> int:
             workdir = root / f"slurm-init{init}"
             wall, output = run(workdir, "--profile", str(REPO / "profiles" / "slurm"), "--workflow-profile",
                                str(REPO / "tests" / "slurm" / "profile"),
-                               "--slurm-init-seconds-before-status-checks", str(init))
+                               "--slurm-init-seconds-before-status-checks", str(init), snakemake=SNAKEMAKE_SLURM)
             results.append(analyse(workdir, output, wall, local_wall, init))
     finally:
         subprocess.run(["bash", cluster, "down"], check=True)

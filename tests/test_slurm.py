@@ -10,12 +10,16 @@ preemption does) resumes from its checkpoint and ends bit-identical to an uninte
 run; a failing job fails the workflow and Snakemake names its log. The cluster is
 always stopped afterwards.
 
-Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the `slurm`
-extra (`pip install -e ".[slurm]"`); `.ci/run` installs both.
+Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the SLURM
+executor plugin (`make slurm`; `make test` installs it when these tests are asked for).
+The plugin lives outside the virtual environment's sys.path, so Snakemake runs here
+through .venv/bin/snakemake-slurm, which puts it on PYTHONPATH (tests/test_slurm_plugin.py
+says why); SLURM hands PYTHONPATH on to the jobs.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -30,11 +34,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, default_config, smoke_config, start_smoke_local_run
+from conftest import BIN, REPO, smoke_config, start_smoke_local_run
 from safetensors.torch import load_file
 from workflow_helpers import job_stats, snakemake_command, write_config
 
-from isdaa.config import cell_config, merge, validate_config
+from isdaa.config import cell_config, merge, task_config, validate_config
+
+SNAKEMAKE_SLURM = BIN / "snakemake-slurm"  # `make slurm`: snakemake with the SLURM plugin on PYTHONPATH
 
 
 def _missing() -> str | None:
@@ -44,10 +50,8 @@ def _missing() -> str | None:
         return "SLURM is not installed: run `tests/slurm/cluster.sh install` as root (.ci/run does)"
     if os.geteuid() != 0:
         return "the local SLURM cluster (tests/slurm/cluster.sh) needs root"
-    try:
-        import snakemake_executor_plugin_slurm  # noqa: F401
-    except ImportError:
-        return 'the Snakemake SLURM plugin is not installed: pip install -e ".[slurm]"'
+    if not SNAKEMAKE_SLURM.exists():
+        return f"the Snakemake SLURM plugin is not installed: run `make slurm` (no {SNAKEMAKE_SLURM})"
     return None
 
 
@@ -64,7 +68,8 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(R
 RUN_TIMEOUT = 900  # a safety net against a hung run, far above the expected time
 
 SMOKE = smoke_config()
-EXPECTED_REMOTE = {"init_model", "prepare_data", "sft", "label_preferences", "reference_logps", "train_preference",
+(TASK,) = SMOKE["tasks"]
+EXPECTED_REMOTE = {"build_model", "prepare_data", "sft", "label_preferences", "reference_logps", "train_preference",
                    "evaluate"}
 # Two extra cells, outside the grid (so `all` and the tables are the study's alone) and
 # built by their paths in the same run: one long enough to be requeued mid-run (80
@@ -74,9 +79,9 @@ CONFIG = merge(SMOKE, {"methods": {
     LONG: {"daa": "dpo", "training": {"epochs": 8, "save_steps": 2}},
     DIVERGING: {"daa": "dpo", "training": {"learning_rate": 1.0e30}},
 }})
-LONG_CELL = f"results/toy/{LONG}/beta0.1/seed1"
-DIVERGING_CELL = f"results/toy/{DIVERGING}/beta0.1/seed1"
-DIVERGING_LOG = f"results/toy/logs/train_preference/{DIVERGING}/beta0.1/seed1.log"
+LONG_CELL = f"results/{TASK}/{LONG}/beta0.1/seed1"
+DIVERGING_CELL = f"results/{TASK}/{DIVERGING}/beta0.1/seed1"
+DIVERGING_LOG = f"results/{TASK}/logs/train_preference/{DIVERGING}/beta0.1/seed1.log"
 FIGURES = ["kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"]
 TARGETS = ["all", f"{LONG_CELL}/metrics.json", f"{DIVERGING_CELL}/model", "--keep-going"]
 
@@ -173,7 +178,7 @@ class Run:
     @classmethod
     def start(cls, workdir: Path, configfile: Path, *args: str) -> "Run":
         out_path = workdir / f"snakemake-{configfile.stem}.out"
-        cmd = snakemake_command(workdir, *PROFILE, *args, configfile=configfile)
+        cmd = [SNAKEMAKE_SLURM, *snakemake_command(workdir, *PROFILE, *args, configfile=configfile)[1:]]
         started = datetime.now().replace(microsecond=0) - timedelta(seconds=1)
         with open(out_path, "w") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ENV)
@@ -304,13 +309,13 @@ def _start_uninterrupted_reference(workdir: Path, folder: Path) -> subprocess.Po
     """The long cell trained and evaluated without interruption, outside SLURM, from the
     same inputs: its own config through the CLI, in one process. Niced: it must not
     slow the cluster's jobs."""
-    cell = cell_config(validate_config(merge(default_config(), CONFIG)), LONG, "0.1", 1)
-    (folder / "config.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
+    cell = cell_config(task_config(validate_config(copy.deepcopy(CONFIG)), TASK), LONG, "0.1", 1)
+    (folder / "cell.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
     code = ("import sys; from isdaa.cli import main; c, o = sys.argv[1:]; "
             "main(['train', '--config', c, '--output-dir', o]); "
-            "main(['evaluate', '--model-path', o + '/model', '--config', c, '--output-dir', o + '/eval'])")
+            "main(['evaluate', '--model-path', o + '/model', '--study', 'config.yaml', '--output-dir', o + '/eval'])")
     with open(folder / "cli.out", "w") as out:
-        return subprocess.Popen([sys.executable, "-c", code, folder / "config.yaml", folder], cwd=workdir,
+        return subprocess.Popen([sys.executable, "-c", code, folder / "cell.yaml", folder], cwd=workdir,
                                 stdout=out, stderr=subprocess.STDOUT, env=ENV, preexec_fn=lambda: os.nice(10))
 
 
@@ -334,7 +339,7 @@ def runs(cluster, tmp_path_factory) -> Runs:
     local = start_smoke_local_run(tmp_path_factory, nice=10)
     reference, cli = tmp_path_factory.mktemp("uninterrupted"), None
     try:
-        comment = f"rule_train_preference_wildcards_{LONG}_0.1_1"
+        comment = f"rule_train_preference_wildcards_{TASK}_{LONG}_0.1_1"
         job_id = _wait_for("the long cell's training job", slurm,
                            lambda: _queued_job_id(comment), timeout=RUN_TIMEOUT)
         cli = _start_uninterrupted_reference(workdir, reference)  # its inputs exist now
@@ -361,12 +366,12 @@ def test_study_runs_on_slurm_every_job_completed_with_the_local_metrics(runs):
     remote = set(re.findall(r"^rule (\w+):$", output, re.M))
     local = set(re.findall(r"^localrule (\w+):$", output, re.M))
     assert EXPECTED_REMOTE <= remote and not remote & local, (remote, local)
-    assert {"aggregate", "plot_kl_tradeoff", "all"} <= local
+    assert {"aggregate", "plot", "headline_figure", "all"} <= local
 
     jobs = sacct(run)
     # Every job completed but the one made to fail (see the last test).
     assert [(j.rule, j.wildcards, j.state) for j in jobs if j.state != "COMPLETED"] == [
-        ("train_preference", f"{DIVERGING}_0.1_1", "FAILED")]
+        ("train_preference", f"{TASK}_{DIVERGING}_0.1_1", "FAILED")]
     # Each job of a non-local rule went through SLURM exactly once, and nothing else did.
     stats = job_stats(output)
     assert Counter(j.rule for j in jobs) == {rule: stats[rule] for rule in remote}
@@ -384,7 +389,7 @@ def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninte
     assert (cell / "metrics.json").exists(), run.tail()
 
     # The second run resumed from the checkpoint that was there when it was requeued, or a later one.
-    log = (run.workdir / f"results/toy/logs/train_preference/{LONG}/beta0.1/seed1.log").read_text()
+    log = (run.workdir / f"results/{TASK}/logs/train_preference/{LONG}/beta0.1/seed1.log").read_text()
     resumed = re.search(rf"resuming from {re.escape(LONG_CELL)}/checkpoints/checkpoint-(\d+)", log)
     assert resumed, log[-3000:]
     last_step = int((cell / "train_log.csv").read_text().splitlines()[-1].split(",")[0])
@@ -392,7 +397,10 @@ def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninte
     assert not (cell / "checkpoints").exists()  # cleaned up on success
 
     reference = runs.reference
-    assert (cell / "config.yaml").read_text() == (reference / "config.yaml").read_text()
+    # The same training settings (the paths and the job's thread count aside).
+    settings = [{k: v for k, v in yaml.safe_load((folder / "config.yaml").read_text()).items()
+                 if k not in ("paths", "threads")} for folder in (cell, reference)]
+    assert settings[0] == settings[1]
     ours, theirs = load_file(cell / "model" / "model.safetensors"), load_file(reference / "model" / "model.safetensors")
     assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
     assert (cell / "metrics.json").read_text() == (reference / "eval" / "metrics.json").read_text()
@@ -404,7 +412,7 @@ def test_failing_job_fails_the_workflow_and_names_its_log(runs):
     assert run.proc.returncode != 0
     assert DIVERGING_LOG in run.output, run.tail()
     assert "FloatingPointError" in (run.workdir / DIVERGING_LOG).read_text()
-    failed = [j for j in sacct(run) if j.rule == "train_preference" and j.wildcards.startswith(DIVERGING)]
+    failed = [j for j in sacct(run) if j.rule == "train_preference" and j.wildcards.startswith(f"{TASK}_{DIVERGING}")]
     assert [j.state for j in failed] == ["FAILED"]
     assert not (run.workdir / DIVERGING_CELL / "model").exists()
     # --keep-going: everything that did not depend on it finished all the same.
