@@ -12,7 +12,8 @@ from isdaa.io import require_columns, write_parquet
 from isdaa.preferences import make_preferences
 from isdaa.rule import logged
 from isdaa.runtime import device
-from isdaa.sampling import make_sampler, model_spec
+from isdaa.sampling import sampler_for
+from isdaa.sampling.hf import HFSampler
 from isdaa.tokenization import decode_responses, encode_prompts
 
 smk = snakemake  # noqa: F821
@@ -23,16 +24,16 @@ with logged(smk, seed=settings["seed"]):
     tokenizer = modeling.load_tokenizer(smk.input.model)
     prompts["prompt_ids"] = encode_prompts(tokenizer, list(prompts["prompt"]), model["prompt_format"],
                                            model["system_prompt"])
-    spec = model_spec(smk.input.model, model, device(), sampling["vllm_max_model_len"])
-    options = ({"seed_scope": sampling["seed_scope"]} if sampling["backend"] == "hf"
-               else {"kv_cache_memory_bytes": int(sampling["vllm_kv_cache_gb"] * 2**30)})
-    sampler = make_sampler(sampling["backend"], spec, settings["batch_size"], **options)
+    sampler = sampler_for(smk.input.model, model, sampling, settings["batch_size"], list(prompts["prompt_ids"]),
+                          settings["max_new_tokens"], device())
     behavior = None
     if settings["temperature"] != 1.0:
-        behavior = getattr(sampler, "model", None) or modeling.load_policy(smk.input.model, model, device())
+        # The hf sampler holds the policy already; vLLM's engine is not a torch module.
+        behavior = sampler.model if isinstance(sampler, HFSampler) else modeling.load_policy(smk.input.model, model,
+                                                                                              device())
     pairs, eval_prompts = make_preferences(
         sampler, prompts, make_scorer(smk.params.gold, device()), settings,
-        decode=lambda ids: decode_responses(tokenizer, ids, spec.end_token_ids), behavior_model=behavior)
+        decode=lambda ids: decode_responses(tokenizer, ids, sampler.spec.end_token_ids), behavior_model=behavior)
     write_parquet(pairs, smk.output.preferences)
     write_parquet(eval_prompts, smk.output.eval_prompts)
     flipped = (pairs["chosen_gold"] < pairs["rejected_gold"]).mean()

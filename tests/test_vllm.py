@@ -97,7 +97,7 @@ def test_policy_logp_matches_transformers(chat, samples, tiny_chat_policy_dir):
 
 def test_stopping(chat, samples):
     sampler = chat[0]
-    end = set(sampler.model.end_token_ids)
+    end = set(sampler.spec.end_token_ids)
     finished = samples[samples["finished"]]
     unfinished = samples[~samples["finished"]]
     assert len(finished) and len(unfinished)  # both kinds occur with these seeds

@@ -31,6 +31,8 @@ def _train(args) -> int:
         # A manual run never touches the workflow's own outputs (they would go stale and
         # their evaluation, tables and figures with them): it gets its own folder.
         out = Path(args.output_dir) if args.output_dir else config_path.parent / "manual"
+        if (out / "model").resolve() == Path(cell["paths"]["model"]).resolve():
+            sys.exit(f"error: --output-dir {out} is the cell's own folder; pass --into-cell to overwrite its outputs")
         cell["paths"].update(model=str(out / "model"), train_log=str(out / "train_log.csv"),
                              checkpoints=str(out / "checkpoints"), snapshots=str(out / "snapshots"))
         config_path = out / "config.yaml"

@@ -15,7 +15,7 @@ from isdaa import modeling
 from isdaa.gold import make_scorer
 from isdaa.io import require_columns
 from isdaa.logprobs import sequence_logps
-from isdaa.sampling import SamplingSettings, make_sampler, model_spec, request_seed
+from isdaa.sampling import SamplingSettings, request_seed, sampler_for
 from isdaa.tokenization import decode_responses
 
 GENERATION_COLUMNS = ["prompt_id", "sample_idx", "response", "response_ids", "finished", "policy_logp"]
@@ -33,10 +33,8 @@ def generate(model_dir, eval_prompts_path, settings: dict, seed: int, device: st
     """Samples of the policy in `model_dir` (`settings`: `isdaa.config.evaluation_settings`)."""
     evaluation, sampling = settings["evaluation"], settings["sampling"]
     prompts = read_eval_prompts(eval_prompts_path, evaluation["max_prompts"])
-    spec = model_spec(model_dir, settings["model"], device, sampling["vllm_max_model_len"])
-    options = ({"seed_scope": sampling["seed_scope"]} if sampling["backend"] == "hf"
-               else {"kv_cache_memory_bytes": int(sampling["vllm_kv_cache_gb"] * 2**30)})
-    sampler = make_sampler(sampling["backend"], spec, evaluation["batch_size"], **options)
+    sampler = sampler_for(model_dir, settings["model"], sampling, evaluation["batch_size"], list(prompts["prompt_ids"]),
+                          evaluation["max_new_tokens"], device)
     samples = sampler.sample(
         list(prompts["prompt_ids"]), [request_seed(seed, p) for p in prompts["prompt_id"]],
         SamplingSettings(n=evaluation["samples_per_prompt"], temperature=evaluation["temperature"],
@@ -44,7 +42,7 @@ def generate(model_dir, eval_prompts_path, settings: dict, seed: int, device: st
     )
     samples.insert(0, "prompt_id", prompts["prompt_id"].to_numpy()[samples.pop("prompt_idx")])
     tokenizer = modeling.load_tokenizer(model_dir)
-    samples["response"], _ = decode_responses(tokenizer, samples["response_ids"], spec.end_token_ids)
+    samples["response"], _ = decode_responses(tokenizer, samples["response_ids"], sampler.spec.end_token_ids)
     return samples[GENERATION_COLUMNS]
 
 

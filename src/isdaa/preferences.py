@@ -63,7 +63,7 @@ def make_preferences(sampler, prompts: pd.DataFrame, scorer: GoldScorer, setting
     else:
         samples["behavior_logp"] = sequence_logps(
             behavior_model, list(samples["prompt_ids"]), list(samples["response_ids"]), settings["batch_size"],
-            temperature=settings["temperature"], pad_token_id=sampler.pad_id, desc="behaviour log-probs")
+            temperature=settings["temperature"], pad_token_id=sampler.spec.pad_token_id, desc="behaviour log-probs")
     samples["gold"] = scorer.score(list(samples["prompt"]), list(samples["response"]), list(samples["finished"]))
     rng = np.random.default_rng([seed, 7])
     pairs = label_pairs(samples[samples["split"] == "train"], rng, settings["labeling"])

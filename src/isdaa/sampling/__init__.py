@@ -49,6 +49,8 @@ def request_seed(seed: int, prompt_id) -> int:
 
 
 class Sampler(Protocol):
+    spec: "ModelSpec"  # the policy it samples
+
     def sample(self, prompt_ids: list[list[int]], request_seeds: list[int],
                settings: SamplingSettings) -> pd.DataFrame:
         """`settings.n` samples per prompt; columns SAMPLE_COLUMNS (see the module doc)."""
@@ -92,6 +94,20 @@ def model_spec(path, settings: dict, device: str, max_model_len: int | None = No
                      disallowed_token_ids=tuple(generation.suppress_tokens or ()),
                      pad_token_id=tokenizer.pad_token_id, max_model_len=max_model_len,
                      attn_implementation=settings.get("attn_implementation"))
+
+
+def sampler_for(path, settings: dict, sampling: dict, batch_size: int, prompt_ids, max_new_tokens: int,
+                device: str) -> Sampler:
+    """The sampler a task's `sampling` section asks for, for a policy saved at `path`
+    (`settings`: the task's model settings) and the prompts it will sample."""
+    max_len = sampling["vllm_max_model_len"] or max(map(len, prompt_ids)) + max_new_tokens
+    spec = model_spec(path, settings, device, max_len if sampling["backend"] == "vllm" else None)
+    if sampling["backend"] == "hf":
+        return make_sampler("hf", spec, batch_size, seed_scope=sampling["seed_scope"])
+    options = {}
+    if sampling["vllm_kv_cache_gb"]:
+        options["kv_cache_memory_bytes"] = int(sampling["vllm_kv_cache_gb"] * 2**30)
+    return make_sampler(sampling["backend"], spec, batch_size, **options)
 
 
 def vllm_available() -> bool:

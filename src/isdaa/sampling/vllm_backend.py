@@ -62,7 +62,7 @@ class VLLMSampler:
         _configure_environment()
         from vllm import LLM
 
-        self.model = model
+        self.spec = model
         max_len = model.max_model_len
         if max_len is not None and "kv_cache_memory_bytes" not in options:
             # At least 64 MiB: vLLM rounds the cache to whole blocks.
@@ -91,7 +91,7 @@ class VLLMSampler:
 
         if len(prompt_ids) != len(request_seeds):
             raise ValueError(f"{len(prompt_ids)} prompts but {len(request_seeds)} request seeds")
-        limit = self.model.max_model_len
+        limit = self.spec.max_model_len
         if limit is not None and any(len(p) + settings.max_new_tokens > limit for p in prompt_ids):
             # vLLM would silently cut such responses short of max_new_tokens.
             raise ValueError(f"a prompt plus max_new_tokens={settings.max_new_tokens} exceeds max_model_len={limit}")
@@ -103,7 +103,7 @@ class VLLMSampler:
                 max_tokens=settings.max_new_tokens,
                 # Stop at exactly the end tokens given: not at the tokenizer's or the
                 # generation config's EOS unless they are among them.
-                ignore_eos=True, stop_token_ids=list(self.model.end_token_ids),
+                ignore_eos=True, stop_token_ids=list(self.spec.end_token_ids),
                 logprobs=0,  # the sampled token's log-prob only (raw: see logprobs_mode)
                 detokenize=False,
             )
