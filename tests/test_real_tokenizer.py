@@ -20,14 +20,19 @@ CONFIG = yaml.safe_load((REPO / "tests" / "configs" / "smoke-real-tokenizer.yaml
 CELLS = ["dpo/beta0.1/seed1", "is_dpo/beta0.1/seed1"]
 
 
+def study_folder(workdir, policy, reward_model):
+    """A working folder with the config and its two checkpoints (linked where the config says)."""
+    (workdir / "checkpoints").mkdir()
+    os.symlink(policy, workdir / "checkpoints" / "policy")
+    os.symlink(reward_model, workdir / "checkpoints" / "reward_model")
+    write_config(workdir, CONFIG)
+    return workdir
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_chat_policy_dir, tiny_reward_model_dir):
     require_vllm()
-    workdir = tmp_path_factory.mktemp("real-tokenizer")
-    (workdir / "checkpoints").mkdir()
-    os.symlink(tiny_chat_policy_dir, workdir / "checkpoints" / "policy")
-    os.symlink(tiny_reward_model_dir, workdir / "checkpoints" / "reward_model")
-    write_config(workdir, CONFIG)
+    workdir = study_folder(tmp_path_factory.mktemp("real-tokenizer"), tiny_chat_policy_dir, tiny_reward_model_dir)
     snakemake(workdir, "--cores", "2", "all")
     return workdir
 
@@ -72,8 +77,8 @@ def test_every_cell_is_sampled_and_scored_in_separate_jobs(run):
     assert "Nothing to be done" in snakemake(run, "-n", "all").stdout
 
 
-def test_planned_jobs_of_the_real_tokenizer_study(run, tmp_path):
-    write_config(tmp_path, CONFIG)
+def test_planned_jobs_of_the_real_tokenizer_study(tmp_path, tiny_chat_policy_dir, tiny_reward_model_dir):
+    study_folder(tmp_path, tiny_chat_policy_dir, tiny_reward_model_dir)
     stats = job_stats(snakemake(tmp_path, "-n", "all").stdout)
     assert "build_model" not in stats  # the policy is a checkpoint
     assert stats["sample"] == stats["score"] == len(CELLS) + 1
