@@ -99,31 +99,30 @@ def smollm2_tokenizer_dir():
     return _cached("smollm2-135m-instruct-tokenizer", lambda p: convert_gguf(smollm2_gguf(), p, tokenizer_only=True))
 
 
+def _tiny_model(tokenizer_dir, name: str, build, seed: int):
+    """A tiny random model `build(tokenizer, settings, seed)` on a tokenizer, cached by name."""
+    from transformers import AutoTokenizer
+
+    from isdaa.modeling import save
+
+    def write(path):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        save(build(tokenizer, TINY_CHAT_MODEL, seed=seed), tokenizer, path)
+
+    return _cached(name, write)
+
+
 @pytest.fixture(scope="session")
 def tiny_chat_policy_dir(smollm2_tokenizer_dir):
     """A tiny random LlamaForCausalLM on SmolLM2's tokenizer (float32, seed 0)."""
-    from transformers import AutoTokenizer
-
     from isdaa.checkpoints import build_causal_lm
-    from isdaa.modeling import save
 
-    def build(path):
-        tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-        save(build_causal_lm(tokenizer, TINY_CHAT_MODEL, seed=0), tokenizer, path)
-
-    return _cached("tiny-llama-smollm2", build)
+    return _tiny_model(smollm2_tokenizer_dir, "tiny-llama-smollm2", build_causal_lm, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_reward_model_dir(smollm2_tokenizer_dir):
     """A tiny random LlamaForSequenceClassification (one score) on SmolLM2's tokenizer."""
-    from transformers import AutoTokenizer
-
     from isdaa.checkpoints import build_reward_model
-    from isdaa.modeling import save
 
-    def build(path):
-        tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
-        save(build_reward_model(tokenizer, TINY_CHAT_MODEL, seed=1), tokenizer, path)
-
-    return _cached("tiny-rm-smollm2", build)
+    return _tiny_model(smollm2_tokenizer_dir, "tiny-rm-smollm2", build_reward_model, seed=1)

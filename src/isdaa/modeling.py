@@ -11,38 +11,47 @@ import os
 import re
 from pathlib import Path
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+def offline() -> bool:
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def is_local(path: str) -> bool:
+    """A local folder rather than a hub id: what exists on disk, or what cannot be a hub
+    id (absolute, ./ ../ ~, more than one slash). A relative `org/name` that does not
+    exist is taken for a hub id, as transformers does."""
+    return Path(path).expanduser().is_dir() or not HUB_ID.match(path) or path.startswith((".", "/", "~"))
 
 
 def checkpoint_file(path: str, filename: str):
-    """A file of a checkpoint, local folder or hub id (from the local cache only);
-    None when absent. Never touches the network."""
-    local = Path(path).expanduser()
-    if local.is_dir():
-        return local / filename if (local / filename).exists() else None
-    if HUB_ID.match(path):
-        from huggingface_hub import try_to_load_from_cache
+    """A file of a checkpoint, local folder or hub id (from the local Hugging Face cache
+    only); None when absent. Never touches the network."""
+    if is_local(path):
+        found = Path(path).expanduser() / filename
+        return found if found.is_file() else None
+    from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(path, filename)
-        return Path(found) if isinstance(found, str) else None
-    return None
+    found = try_to_load_from_cache(path, filename)
+    return Path(found) if isinstance(found, str) else None
+
+
+def read_json(path) -> dict | None:
+    return json.loads(Path(path).read_text()) if path is not None and Path(path).is_file() else None
 
 
 def check_checkpoint(path: str) -> None:
     """Raise ValueError unless `path` is a model folder (with config.json) or a hub id
     that can be had (cached, or the hub reachable)."""
-    local = Path(path).expanduser()
-    if local.exists() or not HUB_ID.match(path) or path.startswith((".", "/", "~")):
+    if is_local(path):
+        local = Path(path).expanduser()
         if not local.is_dir():
-            raise ValueError("no such folder")
+            raise ValueError(f"no such folder (relative paths are relative to the working directory {os.getcwd()})")
         if not (local / "config.json").exists():
             raise ValueError("not a saved model folder (no config.json)")
-        return
-    if checkpoint_file(path, "config.json") is None and _offline():
+    elif offline() and checkpoint_file(path, "config.json") is None:
         raise ValueError("not a local folder, and not in the Hugging Face cache while HF_HUB_OFFLINE is set")
 
 
@@ -51,18 +60,20 @@ def has_chat_template(path: str) -> bool | None:
     without downloading (a hub id that is not cached)."""
     if checkpoint_file(path, "chat_template.jinja") is not None:
         return True
-    config = checkpoint_file(path, "tokenizer_config.json")
+    config = read_json(checkpoint_file(path, "tokenizer_config.json"))
     if config is None:
-        return None if HUB_ID.match(path) and not Path(path).exists() else False
-    return bool(json.loads(config.read_text()).get("chat_template"))
+        return None if not is_local(path) else False
+    template = config.get("chat_template")
+    if isinstance(template, list):  # named templates: transformers uses "default"
+        return any(isinstance(t, dict) and t.get("name") == "default" for t in template)
+    return bool(isinstance(template, str) and template.strip())
 
 
 def check_tokenizer(path: str, task: dict) -> None:
     """Raise ValueError when the tokenizer at `path` cannot serve `task`: missing, or
     without the chat template that `model.prompt_format: chat` needs."""
-    local = Path(path).expanduser()
-    if local.exists() or not HUB_ID.match(path):
-        if not local.is_dir():
+    if is_local(path):
+        if not Path(path).expanduser().is_dir():
             raise ValueError("no such folder")
         if checkpoint_file(path, "tokenizer_config.json") is None and checkpoint_file(path, "tokenizer.json") is None:
             raise ValueError("no tokenizer in this folder (no tokenizer_config.json or tokenizer.json)")

@@ -25,11 +25,8 @@ starts: it reads config.json and tokenizer files only and never imports torch.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
-import re
-from pathlib import Path
 
 import numpy as np
 
@@ -46,8 +43,6 @@ DEFAULTS = {
 DTYPES = ("auto", "float32", "bfloat16")
 KEYS = ("type", "path", *DEFAULTS)
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 
 
 def settings(spec: dict, key: str = "gold") -> dict:
@@ -84,30 +79,7 @@ def settings(spec: dict, key: str = "gold") -> dict:
 # The cheap check (no torch)
 
 
-def _offline() -> bool:
-    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return value.upper() in _TRUE
-
-
-def _is_local(path: str) -> bool:
-    """A local folder, as opposed to a hub id: what exists on disk, or cannot be a hub id
-    (absolute, ./ or ../ or ~, more than one slash). A relative `org/name` that does not
-    exist is taken for a hub id (as transformers does)."""
-    return os.path.isdir(os.path.expanduser(path)) or not _HUB_ID.match(path) or path.startswith((".", "~"))
-
-
-def _has_chat_template(tokenizer_config: dict | None, jinja_exists: bool) -> bool:
-    if jinja_exists:
-        return True
-    template = (tokenizer_config or {}).get("chat_template")
-    if isinstance(template, str):
-        return bool(template.strip())
-    if isinstance(template, list):  # named templates: transformers uses "default"
-        return any(isinstance(t, dict) and t.get("name") == "default" for t in template)
-    return False
-
-
-def _check_files(config: dict, tokenizer_config: dict | None, jinja_exists: bool, spec: dict, where: str) -> None:
+def _check_files(config: dict, has_template: bool | None, spec: dict, where: str) -> None:
     architectures = config.get("architectures") or []
     if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
         raise ValueError(f"{where}: not a sequence-classification reward model (architectures "
@@ -117,17 +89,10 @@ def _check_files(config: dict, tokenizer_config: dict | None, jinja_exists: bool
     if num_labels != 1:
         raise ValueError(f"{where}: the head has {num_labels} outputs (id2label/num_labels in config.json); "
                          f"a reward model must have a single score (num_labels 1)")
-    if spec.get("format", DEFAULTS["format"]) == "chat" and not _has_chat_template(tokenizer_config, jinja_exists):
+    if spec.get("format", DEFAULTS["format"]) == "chat" and not has_template:
         raise ValueError(f"{where}: format: chat, but the tokenizer has no chat template (no chat_template.jinja, "
                          f"no chat_template in tokenizer_config.json); give a format string with "
                          f"{{prompt}} and {{response}} instead")
-
-
-def _read_json(path) -> dict | None:
-    if path is None or not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def check_reward_model(spec: dict, key: str) -> None:
@@ -137,34 +102,19 @@ def check_reward_model(spec: dict, key: str) -> None:
     `*ForSequenceClassification` with a single score; `format: chat` needs a chat
     template. A hub id is checked in the local Hugging Face cache when HF_HUB_OFFLINE
     is set (and must be cached); otherwise it is accepted as is."""
+    from isdaa.modeling import check_checkpoint, checkpoint_file, has_chat_template, is_local, read_json
+
     spec = settings(spec, key)
     path = str(spec["path"])
     where = f"{key}.path ({path!r})"
-    if _is_local(path):
-        folder = Path(os.path.expanduser(path))
-        if not folder.is_dir():
-            raise ValueError(f"{where}: no such folder (relative paths are relative to the working directory "
-                             f"{os.getcwd()!r})")
-        if not (folder / "config.json").is_file():
-            raise ValueError(f"{where}: not a saved model folder (no config.json)")
-        _check_files(_read_json(folder / "config.json"), _read_json(folder / "tokenizer_config.json"),
-                     (folder / "chat_template.jinja").is_file(), spec, where)
-        return
-    if not _offline():
-        return  # resolved, downloaded and checked when the job loads it
-    from huggingface_hub import try_to_load_from_cache
-
-    def cached(name):
-        found = try_to_load_from_cache(path, name)
-        return found if isinstance(found, str) else None
-
-    config = cached("config.json")
-    if config is None:
-        raise ValueError(f"{where}: not a local folder, and HF_HUB_OFFLINE is set but the hub model is not in "
-                         f"the local Hugging Face cache (no config.json there); download it first or give "
-                         f"a local folder")
-    _check_files(_read_json(config), _read_json(cached("tokenizer_config.json")),
-                 cached("chat_template.jinja") is not None, spec, where)
+    try:
+        check_checkpoint(path)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    config = read_json(checkpoint_file(path, "config.json"))
+    if config is None and not is_local(path):
+        return  # a hub id, not cached, hub reachable: checked when the job loads it
+    _check_files(config, has_chat_template(path), spec, where)
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,11 +122,9 @@ def check_reward_model(spec: dict, key: str) -> None:
 
 
 def resolve_dtype(name: str, device: str):
-    import torch
+    from isdaa.modeling import torch_dtype
 
-    if name == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+    return torch_dtype(name, str(device))
 
 
 def last_token_index(attention_mask):
