@@ -12,6 +12,10 @@ if not workflow.overwrite_configfiles:
     configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
+# The landing page of `snakemake --report`: what the study is and how to read it.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sft.smk"

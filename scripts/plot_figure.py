@@ -1,4 +1,4 @@
-"""Rule plot: one figure of a task (the `figure` wildcard) from its tables."""
+"""Rule plot: one figure of a task (the `figure` wildcard) from its tables, as PDF and PNG."""
 import sys
 from pathlib import Path
 
@@ -6,10 +6,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 
 import pandas as pd
 
-from isdaa.plots import FIGURES
+from isdaa.plots import FIGURES, save
 from isdaa.rule import logged
 
 smk = snakemake  # noqa: F821
 with logged(smk):
     tables = {name: pd.read_csv(smk.input[name]) for name in ("summary", "dynamics", "train_logs")}
-    FIGURES[smk.wildcards.figure](tables, smk.output[0], smk.params.settings)
+    save(FIGURES[smk.wildcards.figure](tables, smk.params.settings), [smk.output.pdf, smk.output.png])

@@ -13,6 +13,7 @@ from conftest import REPO
 from safetensors.torch import load_file
 from workflow_helpers import planned_jobs, snakemake, write_config
 
+from isdaa.config import task_config, task_figures, validate_config
 from isdaa.metrics import METRIC_KEYS
 from isdaa.plots import FIGURES
 
@@ -22,6 +23,8 @@ SMOKE = yaml.safe_load((REPO / "tests" / "configs" / "smoke.yaml").read_text())
 (TASK,) = SMOKE["tasks"]  # the smoke config's one task
 TOY = SMOKE["tasks"][TASK]
 CELLS = [(m, b) for m in TOY["grid"]["methods"] for b in ("0.1", "1")]
+# The figures the smoke config can show: one clip value, so no clip ablation.
+SHOWN = task_figures(task_config(validate_config(copy.deepcopy(SMOKE)), TASK), FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +95,17 @@ def test_every_artifact_exists_with_sane_values(run):
 
 
 def test_every_figure_and_the_dynamics_tables(run):
+    assert "is_eps_ablation" not in SHOWN and "kl_tradeoff" in SHOWN
     for name in FIGURES:
-        pdf = run / "results" / TASK / "figures" / f"{name}.pdf"
+        pdf, png = (run / "results" / TASK / "figures" / f"{name}.{ext}" for ext in ("pdf", "png"))
+        if name not in SHOWN:  # left out of the targets, not drawn empty
+            assert not pdf.exists() and not png.exists(), name
+            continue
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         # The headline task's figures are the users' targets under results/figures/.
-        assert (run / "results" / "figures" / f"{name}.pdf").read_bytes() == pdf.read_bytes()
+        for path in (pdf, png):
+            assert (run / "results" / "figures" / path.name).read_bytes() == path.read_bytes()
     # The dynamics cells' snapshots (every half epoch of 2) are evaluated like cells.
     dynamics = pd.read_csv(run / "results" / TASK / "tables" / "dynamics.csv")
     assert list(dynamics.columns) == METRIC_KEYS
@@ -115,8 +124,12 @@ def test_every_figure_and_the_dynamics_tables(run):
 def test_report_bundles_figures_and_tables(run):
     snakemake(run, "--report", "results/report.html")
     html = (run / "results" / "report.html").read_text(errors="replace")
-    for name in ("kl_tradeoff.pdf", "training_dynamics.pdf", "is_eps_ablation.pdf", "summary.csv"):
+    for name in [f"{f}.png" for f in SHOWN] + ["summary.html", "cells.html", "How to read this report"]:
         assert name in html, name
+    # Captions say what the figures were drawn from.
+    assert f"each policy sampled 2 times on {TOY['data']['toy']['n_eval_prompts']}" in html
+    summary = (run / "results" / TASK / "tables" / "summary.html").read_text()
+    assert "<table" in summary and "IS-DPO (ε=1)" in summary and "SFT (reference)" in summary
 
 
 def test_nothing_to_do_after_a_run(run):
@@ -144,9 +157,10 @@ def edited(**sections):
     return config
 
 
-FIGURE_JOBS = {("plot", f"task={TASK}, figure={f}") for f in FIGURES} | {("headline_figure", f"figure={f}")
-                                                                       for f in FIGURES}
-TABLE_JOBS = {("aggregate", f"task={TASK}"), ("all_tasks_tables", ""), ("all", "")}
+FIGURE_JOBS = {("plot", f"task={TASK}, figure={f}") for f in SHOWN} | {
+    ("headline_figure", f"figure={f}, ext={ext}") for f in SHOWN for ext in ("pdf", "png")}
+PAGE_JOBS = {("table_pages", f"task={TASK}")}
+TABLE_JOBS = {("aggregate", f"task={TASK}"), ("all_tasks_tables", ""), ("all", "")} | PAGE_JOBS
 RUNS = ["sft"] + [f"{m}/beta{b}/seed1" for m, b in CELLS] + [
     f"{m}/beta0.1/seed1/epoch{e}" for m in TOY["dynamics"]["methods"] for e in ("0.5", "1", "1.5")]
 
@@ -161,7 +175,7 @@ def test_plot_settings_and_labels_rerun_plots_only(run, tmp_path):
     assert plan(run, edited(plots={"kl_estimator": "kl_k1"}), tmp_path) == FIGURE_JOBS | {("all", "")}
     relabelled = copy.deepcopy(SMOKE)
     relabelled["methods"]["dpo"]["label"] = "DPO (sigmoid)"
-    assert plan(run, relabelled, tmp_path) == FIGURE_JOBS | {("all", "")}
+    assert plan(run, relabelled, tmp_path) == FIGURE_JOBS | PAGE_JOBS | {("all", "")}
 
 
 def test_a_new_beta_or_a_changed_method_reruns_only_its_cells(run, tmp_path):
@@ -195,7 +209,8 @@ def test_forcing_one_cell_reruns_its_chain_and_the_plots_only(run):
     out = snakemake(run, "-n", "results/figures/kl_tradeoff.pdf", "--forcerun", f"results/{TASK}/dpo/beta1/seed1/model")
     assert planned_jobs(out.stdout) == {
         ("train_preference", f"task={TASK}, method=dpo, beta=1, seed=1"), ("evaluate", f"task={TASK}, run=dpo/beta1/seed1"),
-        ("aggregate", f"task={TASK}"), ("plot", f"task={TASK}, figure=kl_tradeoff"), ("headline_figure", "figure=kl_tradeoff"),
+        ("aggregate", f"task={TASK}"), ("plot", f"task={TASK}, figure=kl_tradeoff"),
+        ("headline_figure", "figure=kl_tradeoff, ext=pdf"),
     }
 
 

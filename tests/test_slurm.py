@@ -38,7 +38,8 @@ from conftest import BIN, REPO, smoke_config, start_smoke_local_run
 from safetensors.torch import load_file
 from workflow_helpers import job_stats, snakemake_command, write_config
 
-from isdaa.config import cell_config, merge, task_config, validate_config
+from isdaa.config import cell_config, merge, task_config, task_figures, validate_config
+from isdaa.plots import FIGURES as ALL_FIGURES
 
 SNAKEMAKE_SLURM = BIN / "snakemake-slurm"  # `make slurm`: snakemake with the SLURM plugin on PYTHONPATH
 
@@ -82,7 +83,7 @@ CONFIG = merge(SMOKE, {"methods": {
 LONG_CELL = f"results/{TASK}/{LONG}/beta0.1/seed1"
 DIVERGING_CELL = f"results/{TASK}/{DIVERGING}/beta0.1/seed1"
 DIVERGING_LOG = f"results/{TASK}/logs/train_preference/{DIVERGING}/beta0.1/seed1.log"
-FIGURES = ["kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "training_dynamics", "is_eps_ablation"]
+FIGURES = task_figures(task_config(validate_config(copy.deepcopy(CONFIG)), TASK), ALL_FIGURES)
 TARGETS = ["all", f"{LONG_CELL}/metrics.json", f"{DIVERGING_CELL}/model", "--keep-going"]
 
 

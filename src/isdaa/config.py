@@ -429,3 +429,32 @@ def evaluation_settings(task: dict) -> dict:
 def scoring_settings(task: dict) -> dict:
     """What scoring samples depends on: the gold reward and how the reference runs."""
     return {"gold": task["gold"], "model": model_settings(task), "batch_size": task["evaluation"]["batch_size"]}
+
+
+def task_figures(task: dict, names) -> list[str]:
+    """The figures a task can show meaningfully, among `names`: the clip ablation needs
+    two clip values or more, the training dynamics at least one `dynamics` cell."""
+    eps = {e for e in eps_ablation(task).values() if e is not None}
+    skip = set()
+    if len(eps) < 2:
+        skip.add("is_eps_ablation")
+    if not dynamics_cells(task):
+        skip.add("training_dynamics")
+    return [n for n in names if n not in skip]
+
+
+def figure_facts(task: dict) -> dict:
+    """What the figures of a task are drawn from, for their captions."""
+    cells = grid(task)
+    evaluation = task["evaluation"]
+    prompts = evaluation["max_prompts"] or task["data"].get("toy", {}).get("n_eval_prompts")
+    return {
+        "cells": len(cells),
+        "methods": len({c.method for c in cells}),
+        "seeds": sorted({c.seed for c in cells}),
+        "eval_prompts": prompts,
+        "samples_per_prompt": evaluation["samples_per_prompt"],
+        "temperature": evaluation["temperature"],
+        "top_p": evaluation["top_p"],
+        "max_new_tokens": evaluation["max_new_tokens"],
+    }

@@ -107,3 +107,48 @@ def markdown_table(summary: pd.DataFrame) -> str:
                      f"{cell(row, 'win_rate', 3)} | {cell(row, 'kl_k1', 2)} | {cell(row, 'kl_k3', 2)} | "
                      f"{cell(row, 'mean_length', 2)} | {cell(row, 'malformed_rate', 3)} |")
     return "\n".join(lines)
+
+
+SUMMARY_COLUMNS = [("gold_reward", "gold reward", 3), ("win_rate", "win rate", 3), ("kl_k1", "KL k1", 2),
+                   ("kl_k3", "KL k3", 2), ("mean_length", "mean length", 2), ("malformed_rate", "malformed", 3)]
+
+
+def _ordered(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """SFT first, then the methods in the config's order (`labels`), each by beta."""
+    order = {"sft": -1, **{m: i for i, m in enumerate(labels)}}
+    rank = table["method"].map(lambda m: order.get(m, len(order)))
+    return table.assign(_rank=rank).sort_values(["_rank", "method", "beta"], kind="stable").drop(columns="_rank")
+
+
+def summary_display(summary: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:
+    """summary.csv as a reader sees it: method labels, mean ± std over seeds."""
+    labels = labels or {}
+    rows = []
+    for _, row in _ordered(summary, labels).iterrows():
+        out = {"method": "SFT (reference)" if row["method"] == "sft" else labels.get(row["method"], row["method"]),
+               "beta": "-" if pd.isna(row["beta"]) else f"{row['beta']:g}", "seeds": int(row["n_seeds"])}
+        for name, title, digits in SUMMARY_COLUMNS:
+            mean, std = row[f"{name}_mean"], row[f"{name}_std"]
+            out[title] = f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def cells_display(cells: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:
+    """cells.csv as a reader sees it: one row per policy, rounded."""
+    labels = labels or {}
+    out = _ordered(cells, labels).copy()
+    out["method"] = [("SFT (reference)" if m == "sft" else labels.get(m, m)) for m in out["method"]]
+    out["beta"] = ["-" if pd.isna(b) else f"{b:g}" for b in out["beta"]]
+    return out.round({"gold_reward": 3, "gold_reward_std": 3, "win_rate": 3, "kl_k1": 3, "kl_k3": 3,
+                      "mean_length": 2, "malformed_rate": 3})
+
+
+def html_table(table: pd.DataFrame, title: str, note: str = "") -> str:
+    """A standalone HTML page holding one table (the report shows it as a page)."""
+    style = ("body{font-family:sans-serif;margin:1em} table{border-collapse:collapse;font-size:14px}"
+             "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f2f2f2}"
+             "td:first-child,th:first-child{text-align:left}")
+    body = table.to_html(index=False, border=0, escape=True)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
+            f"</head><body><h3>{title}</h3><p>{note}</p>{body}</body></html>\n")

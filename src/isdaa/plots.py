@@ -1,233 +1,704 @@
 """Figures, drawn from the result tables only (never from models).
 
-Every function takes tables (as written under results/tables/) and a path whose
-extension picks the format. A method keeps its colour in every figure.
+`FIGURES` maps each figure's name to a function ``(tables, settings) -> Figure`` that
+draws and returns the figure; `save` writes it (PDF, PNG, ... by extension) and closes
+it. `tables` holds a task's "summary", "dynamics" and "train_logs" tables (as written
+under results/<task>/tables/); `settings` is what `plot_settings` builds from the task's
+config (plus the config's `plots` section).
+
+What every figure shares, so that one reads the others:
+- a method keeps one colour everywhere: each DAA family one hue (DPO blue, IPO green,
+  SLiC purple), its importance-sampled variants lighter shades of it (the looser the
+  clip, the lighter) drawn dashed, the baselines (other modifiers) their own colours;
+- beta is a marker shape (legend "β"), never a text label beside a point;
+- the SFT policy (the reference) is a black star, or a black line where x is not KL;
+- legends list methods in the config's order with the config's labels, and sit
+  outside the axes;
+- error bars are the standard deviation over seeds, drawn thin and faint under the
+  points; titles say how many seeds each point averages.
 """
 
 from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from isdaa.io import atomic_path
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-class _LazyPyplot:
-    """matplotlib.pyplot on first use: the Snakefile imports this module for the figure
-    names on every parse, and pyplot's import costs ~0.5 s."""
+DPI = 200  # raster formats (PNG); vector formats ignore it
+SFT = "sft"
 
-    def __getattr__(self, name):
-        import matplotlib
+KL_LABELS = {"kl_k3": "KL(policy ‖ SFT), k3 estimate", "kl_k1": "KL(policy ‖ SFT), k1 estimate"}
+GOLD_LABEL = "gold reward (held-out mean)"
+WIN_LABEL = "win rate vs the dataset's chosen response"
+BETA_LABEL = "β (KL strength, log scale)"
+EPS_LABEL = "clip ε (IS weights capped at exp(2ε))"
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot
-
-        return getattr(matplotlib.pyplot, name)
-
-
-plt = _LazyPyplot()
-
-KL_LABELS = {"kl_k3": "KL(policy || reference), k3 estimate", "kl_k1": "KL(policy || reference), k1 estimate"}
-GOLD_LABEL = "gold reward (mean over held-out samples)"
-WIN_LABEL = "win rate against the dataset's chosen response"
-
-
-def _colors(methods) -> dict:
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {m: cycle[i % len(cycle)] for i, m in enumerate(dict.fromkeys(methods))}
+# Families whose hue is fixed, so that DPO is blue in every config; other DAAs get the
+# next ramps in order of appearance. Baselines (any other modifier) get BASELINE_COLORS.
+FAMILY_CMAPS = {"dpo": "Blues", "ipo": "Greens", "slic": "Purples"}
+EXTRA_CMAPS = ["Reds", "YlOrBr", "Greys"]
+BASELINE_COLORS = ["#d95f02", "#e7298a", "#a6761d", "#e6ab02", "#666666", "#1b9e77", "#b2182b", "#7f3b08"]
+FAMILY_TITLES = {"baselines": "Baselines (other modifiers)", "other": "Methods"}
+BETA_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "<", ">", "p", "d"]
+BETA_LINESTYLES = ["-", "--", ":", "-."]
 
 
-def _save(fig, path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150)
-    plt.close(fig)
+# ---------------------------------------------------------------------------- settings
 
 
-def _task(table: pd.DataFrame) -> str:
-    return ", ".join(sorted(table["task"].astype(str).unique()))
+def method_family(spec: dict) -> str:
+    """A method's panel: its DAA when it is that DAA alone or with importance sampling
+    (`is_eps`) only, else "baselines" (another modifier or training overrides)."""
+    from isdaa.config import LOSS_MODIFIERS
+
+    others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
+    return spec["daa"] if not others and not spec.get("training") else "baselines"
 
 
-def _policies(summary: pd.DataFrame):
-    """(SFT rows, [(method, rows sorted by beta)] in table order)."""
-    sft = summary[summary["method"] == "sft"]
-    grid = summary[summary["method"] != "sft"]
-    return sft, [(m, rows.sort_values("beta")) for m, rows in grid.groupby("method", sort=False)]
+def plot_settings(task: dict, kl_estimator: str = "kl_k3") -> dict:
+    """What the figures need of a resolved task config (`isdaa.config.task_config`):
+    the KL estimate to plot, the task's name, its grid's methods in the config's order
+    (name, legend label, DAA, family, is_eps) and the clip-ablation series."""
+    from isdaa.config import eps_ablation
+
+    methods = []
+    for name in task["grid"]["methods"]:
+        spec = task["methods"][name]
+        methods.append({"name": name, "label": spec.get("label", name), "daa": spec["daa"],
+                        "family": method_family(spec), "is_eps": spec.get("is_eps")})
+    return {"kl_estimator": kl_estimator, "task": task["name"], "methods": methods, "eps": eps_ablation(task)}
 
 
-def plot_kl_tradeoff(summary: pd.DataFrame, path, kl_estimator: str = "kl_k3", labels: dict | None = None):
-    """Gold reward against KL: one line per method through its betas (sorted by KL
-    strength), every point labelled with its beta; error bars are the standard
-    deviation over seeds. The SFT policy is the star at KL 0."""
-    labels = labels or {}
-    x, y = f"{kl_estimator}_mean", "gold_reward_mean"
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    sft, methods = _policies(summary)
-    colors = _colors(m for m, _ in methods)
-    if len(sft):
-        ax.scatter(sft[x], sft[y], marker="*", s=180, color="black", zorder=5, label="SFT (reference)")
-    for i, (method, rows) in enumerate(methods):
-        rows = rows.iloc[::-1]
-        ax.errorbar(rows[x], rows[y], xerr=rows[f"{kl_estimator}_std"].fillna(0),
-                    yerr=rows["gold_reward_std"].fillna(0), marker="o", capsize=3, color=colors[method],
-                    label=labels.get(method, method))
-        for _, row in rows.iterrows():
-            # Alternate sides per method so that labels of nearby points do not collide.
-            ax.annotate(f"β={row['beta']:g}", (row[x], row[y]), textcoords="offset points",
-                        xytext=(5, 5) if i % 2 == 0 else (5, -12), fontsize=7, color=colors[method])
-    ax.set_xlabel(KL_LABELS[kl_estimator])
-    ax.set_ylabel(GOLD_LABEL)
-    ax.set_title(f"Gold reward vs KL ({_task(summary)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    _save(fig, path)
+def _methods(settings: dict, *tables: pd.DataFrame) -> list[dict]:
+    """The settings' methods, then any method of the tables they lack (its raw name as
+    label, family "other"), without SFT: the order of every legend."""
+    methods = [dict(m) for m in settings.get("methods") or []]
+    known = {m["name"] for m in methods}
+    for table in tables:
+        if "method" not in table:
+            continue
+        for name in dict.fromkeys(table["method"].astype(str)):
+            if name != SFT and name not in known:
+                methods.append({"name": name, "label": name, "daa": None, "family": "other", "is_eps": None})
+                known.add(name)
+    return methods
 
 
-def plot_metric_vs_beta(summary: pd.DataFrame, path, metric: str, labels: dict | None = None):
-    """`metric` (gold_reward or win_rate) against beta on a log axis, one line per
-    method, error bars the standard deviation over seeds; the SFT policy is the
-    dashed line."""
-    labels = labels or {}
-    ylabel = {"gold_reward": GOLD_LABEL, "win_rate": WIN_LABEL}[metric]
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    sft, methods = _policies(summary)
-    colors = _colors(m for m, _ in methods)
-    if len(sft):
-        ax.axhline(sft[f"{metric}_mean"].mean(), color="black", linestyle="--", linewidth=1, label="SFT (reference)")
-    for method, rows in methods:
-        ax.errorbar(rows["beta"], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0), marker="o",
-                    capsize=3, color=colors[method], label=labels.get(method, method))
-    ax.set_xscale("log")
-    ax.set_xlabel("β (KL strength)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{ylabel.split(' (')[0].capitalize()} vs β ({_task(summary)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    _save(fig, path)
+def _present(methods: list[dict], *tables: pd.DataFrame) -> list[dict]:
+    names = set()
+    for table in tables:
+        if "method" in table:
+            names |= set(table["method"].astype(str))
+    return [m for m in methods if m["name"] in names]
 
 
-def plot_training_dynamics(dynamics: pd.DataFrame, train_logs: pd.DataFrame, path, kl_estimator: str = "kl_k3",
-                           labels: dict | None = None):
-    """Along training, one line per (method, beta), mean over seeds: gold reward and
-    KL of the snapshots (every 1/snapshots_per_epoch of an epoch; epoch 0 is the SFT policy), gold against KL along
-    the way, and from the training logs the policy log-probs of chosen and rejected
-    responses, the mean importance weight and the fraction of clipped weights."""
-    labels = labels or {}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.4))
-    (gold_ax, kl_ax, path_ax), (logp_ax, weight_ax, clip_ax) = axes
-    if dynamics.empty:
-        for ax in axes.flat:
-            ax.set_axis_off()
-        axes[0, 0].text(0, 0.5, "no cell selected under `dynamics` in the config", fontsize=11)
-        _save(fig, path)
+def method_colors(methods: list[dict]) -> dict[str, str]:
+    """One colour per method (see the module's docstring); depends on the whole list,
+    so give it every method of the task, not one figure's."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmaps, colors, used = dict(FAMILY_CMAPS), {}, {}
+    extra = iter(EXTRA_CMAPS)
+    baselines = other = 0
+    for m in methods:
+        family = m["family"]
+        if family == "baselines":
+            colors[m["name"]] = BASELINE_COLORS[baselines % len(BASELINE_COLORS)]
+            baselines += 1
+        elif family == "other":
+            colors[m["name"]] = f"C{other % 10}"
+            other += 1
+        else:
+            if family not in cmaps:
+                cmaps[family] = next(extra, "Greys")
+            eps = m.get("is_eps")
+            # Plain DAA darkest; IS variants lighter as the clip loosens (eps = 1 at 0.58).
+            t = 0.95 if eps is None else min(0.8, max(0.35, 0.58 - 0.1 * math.log2(float(eps))))
+            taken = used.setdefault(family, [])
+            for _ in range(8):  # two members with one shade (a second plain DPO): the next free one
+                if all(abs(t - u) >= 0.05 for u in taken):
+                    break
+                t = t - 0.1 if t - 0.1 >= 0.3 else t + 0.37
+            taken.append(t)
+            colors[m["name"]] = to_hex(colormaps[cmaps[family]](t))
+    return colors
+
+
+def _linestyle(method: dict) -> str:
+    return "--" if method.get("is_eps") is not None else "-"
+
+
+def _beta_markers(*tables: pd.DataFrame) -> dict[float, str]:
+    betas = set()
+    for table in tables:
+        if "beta" in table and "method" in table:
+            betas |= set(table.loc[table["method"] != SFT, "beta"].dropna().astype(float))
+    return {b: BETA_MARKERS[i % len(BETA_MARKERS)] for i, b in enumerate(sorted(betas))}
+
+
+def _task_name(settings: dict, *tables: pd.DataFrame) -> str:
+    if settings.get("task"):
+        return str(settings["task"])
+    names = set()
+    for table in tables:
+        if "task" in table:
+            names |= set(table["task"].astype(str))
+    return ", ".join(sorted(names)) or "?"
+
+
+def _seed_note(table: pd.DataFrame) -> str:
+    """How many seeds a point averages, as the title says it."""
+    rows = table[table["method"] != SFT] if "method" in table else table
+    if "n_seeds" not in rows or rows.empty:
+        return "mean ± std over seeds"
+    n = sorted(set(rows["n_seeds"].dropna().astype(int)))
+    if n == [1]:
+        return "one seed per point (no error bars)"
+    if len(n) == 1:
+        return f"mean ± std over {n[0]} seeds"
+    return f"mean ± std over {n[0]}–{n[-1]} seeds per point"
+
+
+def _beta_text(beta: float) -> str:
+    return f"{beta:g}"
+
+
+# ---------------------------------------------------------------------------- drawing helpers
+
+
+def _figure(width: float, height: float) -> "Figure":
+    """A figure outside pyplot (no global state to leak), with an Agg canvas so that
+    `fig.canvas.draw()` lays it out; constrained layout keeps text apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid(fig, n: int, sharex=True, sharey=True):
+    """n panels in a near-square grid: (the axes in reading order, the number of
+    columns, the first unused slot as an empty axes for the legend, or None)."""
+    ncols = {1: 1, 2: 2, 3: 3, 4: 2}.get(n, 3)
+    nrows = math.ceil(n / ncols)
+    axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=False)
+    flat = list(axes.flat)
+    spare = flat[n] if len(flat) > n else None
+    for ax in flat[n + 1:]:
+        ax.remove()
+    if spare is not None:
+        spare.set_axis_off()
+    used = flat[:n]
+    for i, ax in enumerate(used):
+        below = i + ncols < n
+        ax.tick_params(labelbottom=not below)
+        ax.grid(alpha=0.25, linewidth=0.6)
+    return used, ncols, spare
+
+
+def _errorbars(ax, x, y, xerr=None, yerr=None, color="black", zorder=2) -> None:
+    """Thin, faint error bars with small caps, under the points; nothing where std is NaN."""
+    def clean(err):
+        if err is None:
+            return None
+        err = pd.Series(err).astype(float)
+        return None if err.isna().all() else err.fillna(0).to_numpy()
+
+    xerr, yerr = clean(xerr), clean(yerr)
+    if xerr is None and yerr is None:
         return
-    sft = dynamics[dynamics["method"] == "sft"]
-    runs = dynamics[dynamics["method"] != "sft"]
-    colors = _colors(runs["method"])
-    styles = {b: s for b, s in zip(sorted(runs["beta"].unique()), ["-", "--", ":", "-."] * 8)}
-    for (method, beta), rows in runs.groupby(["method", "beta"], sort=False):
-        by_epoch = rows.groupby("epoch")[["gold_reward", kl_estimator]].agg(["mean", "std"])
+    ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=color, elinewidth=0.9, alpha=0.45,
+                capsize=1.5, capthick=0.9, zorder=zorder)
+
+
+def _legend(fig, entries, loc="outside right upper", ncols=1, fontsize=8, ax=None):
+    """One legend outside the data: on the figure's right, or filling `ax` (an empty
+    slot of the grid). `entries`: (handle, label) or a header string (bold)."""
+    from matplotlib.lines import Line2D
+
+    handles, labels, headers = [], [], []
+    for entry in entries:
+        if isinstance(entry, str):
+            headers.append(len(labels))
+            handles.append(Line2D([], [], linestyle="none"))
+            labels.append(entry)
+        else:
+            handles.append(entry[0])
+            labels.append(entry[1])
+    if ax is not None:
+        legend = ax.legend(handles, labels, loc="center", ncols=ncols, fontsize=fontsize, frameon=False,
+                           handlelength=2.2, borderaxespad=0.0)
+    else:
+        legend = fig.legend(handles, labels, loc=loc, ncols=ncols, fontsize=fontsize, frameon=False,
+                            handlelength=2.2, borderaxespad=0.3)
+    for i in headers:
+        legend.get_texts()[i].set_fontweight("bold")
+    return legend
+
+
+def _method_handle(method: dict, color: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, linestyle=_linestyle(method), linewidth=1.6, marker="o", markersize=5,
+                  markerfacecolor=color, markeredgecolor="white")
+
+
+def _beta_handles(markers: dict) -> list:
+    from matplotlib.lines import Line2D
+
+    return [(Line2D([], [], linestyle="none", marker=mk, markersize=6, color="0.35", markeredgecolor="white"),
+             _beta_text(b)) for b, mk in markers.items()]
+
+
+def _sft_handle(line: bool = False):
+    from matplotlib.lines import Line2D
+
+    if line:
+        return Line2D([], [], color="black", linestyle=(0, (4, 2)), linewidth=1.0)
+    return Line2D([], [], linestyle="none", marker="*", markersize=11, color="black", markeredgecolor="white")
+
+
+def _placeholder(fig, text: str) -> "Figure":
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, wrap=True, transform=ax.transAxes)
+    return fig
+
+
+def _panels(methods: list[dict], every: list[dict]) -> list[tuple[str, list[dict], dict | None]]:
+    """(title, methods, faint reference) of each small-multiple panel: one per DAA
+    family (the DAA beside its IS variant), in order of first appearance; then the
+    baselines, plain DPO faint behind them. A family with several IS variants (a clip
+    ablation) keeps the one at eps = 1 (else its first) beside the DAA, and all of them
+    get a panel of their own next to it, the plain DAA faint behind."""
+    groups: dict[str, list[dict]] = {}
+    for m in methods:
+        groups.setdefault(m["family"], []).append(m)
+    order = [f for f in groups if f not in ("baselines", "other")] + [f for f in ("baselines", "other") if f in groups]
+    present = {m["name"] for m in methods}
+    plain_of: dict[str, dict] = {}
+    for m in every:
+        if m["family"] not in ("baselines", "other") and m.get("is_eps") is None and m["name"] in present:
+            plain_of.setdefault(m["family"], m)
+    panels = []
+    for family in order:
+        members = groups[family]
+        if family in FAMILY_TITLES:
+            ref = plain_of.get("dpo") if family == "baselines" else None
+            panels.append((_with_reference(FAMILY_TITLES[family], ref), members, ref))
+            continue
+        plain = [m for m in members if m.get("is_eps") is None]
+        with_is = [m for m in members if m.get("is_eps") is not None]
+        name = plain[0]["label"] if plain else family.upper()
+        if len(with_is) <= 1:
+            title = f"{name} and {with_is[0]['label']}" if with_is and plain else name
+            panels.append((title, members, None))
+            continue
+        main = next((m for m in with_is if float(m["is_eps"]) == 1.0), with_is[0])
+        panels.append((f"{name} and {main['label']}" if plain else main["label"],
+                       [m for m in members if m.get("is_eps") is None or m is main], None))
+        ref = plain[0] if plain else None
+        panels.append((_with_reference(f"{name} with IS, over the clip ε", ref), with_is, ref))
+    return panels
+
+
+def _with_reference(title: str, reference: dict | None) -> str:
+    return f"{title}\n(faint: {reference['label']})" if reference else title
+
+
+POINT_SIZE = 7.5  # markersize of a method's point
+
+
+def _nest_coincident(ax) -> None:
+    """Points of different methods on the same spot (RPO, R-DPO and DPO at beta 1)
+    become concentric: each later one shrinks inside the earlier, none hidden. Points
+    are the axes' one-point lines tagged "point", in drawing order."""
+    import numpy as np
+
+    ax.autoscale_view()
+    scale = ax.figure.dpi / 72  # points to pixels
+    placed: list[tuple[np.ndarray, float, str]] = []
+    for line in ax.get_lines():
+        if line.get_gid() != "point":
+            continue
+        at = ax.transData.transform((line.get_xdata()[0], line.get_ydata()[0]))
+        size = line.get_markersize()
+        for where, other, color in placed:
+            if color != line.get_markerfacecolor() and np.hypot(*(at - where)) < 0.5 * other * scale:
+                size = min(size, max(3.0, other - 2.5))
+        line.set_markersize(size)
+        placed.append((at, size, line.get_markerfacecolor()))
+
+
+def _small_multiples(summary: pd.DataFrame, settings: dict, suptitle: str, xlabel: str, ylabel: str,
+                     draw, panel_height: float = 2.6):
+    """A figure of one panel per `_panels` group, axes shared, labels on the figure,
+    the legend outside on the right; `draw(ax, method, rows, k, n, faint)` draws one
+    method's series (rows sorted by beta), the k-th of the panel's n."""
+    every = _methods(settings, summary)
+    colors = method_colors(every)
+    methods = _present(every, summary)
+    panels = _panels(methods, every)
+    if not panels:
+        fig = _figure(6.4, 3.0)
+        fig.suptitle(suptitle, fontsize=11)
+        return _placeholder(fig, "No trained method in the summary table."), [], colors, methods, None
+    ncols = {1: 1, 2: 2, 3: 3, 4: 2}.get(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    spare = nrows * ncols > len(panels)
+    fig = _figure(3.0 * ncols + (0 if spare else 2.1), panel_height * nrows + 0.9)
+    axes, ncols, spare = _grid(fig, len(panels))
+    for ax, (title, members, ref) in zip(axes, panels):
+        drawn = ([ref] if ref else []) + members
+        for k, m in enumerate(drawn):
+            rows = summary[summary["method"] == m["name"]].sort_values("beta")
+            draw(ax, m, rows, k, len(drawn), faint=ref is not None and k == 0)
+        ax.set_title(title, fontsize=9.5)
+    fig.supxlabel(xlabel, fontsize=10)
+    fig.supylabel(ylabel, fontsize=10)
+    fig.suptitle(suptitle, fontsize=11)
+    return fig, axes, colors, methods, spare
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def kl_tradeoff(tables: dict[str, pd.DataFrame], settings: dict) -> "Figure":
+    """Gold reward against KL from SFT, one panel per DAA family (the DAA beside its IS
+    variant; a clip ablation in a panel of its own) and one of the baselines (plain DPO
+    faint behind them), axes shared; a line per method through its betas, beta by
+    marker shape; the SFT policy is the star in every panel."""
+    summary = tables["summary"]
+    kl = settings.get("kl_estimator", "kl_k3")
+    x, y = f"{kl}_mean", "gold_reward_mean"
+    markers = _beta_markers(summary)
+    sft = summary[summary["method"] == SFT]
+    colors = method_colors(_methods(settings, summary))
+
+    def draw(ax, m, rows, k, n, faint):
+        c = colors[m["name"]]
+        alpha = 0.3 if faint else 1.0
+        if not faint:
+            _errorbars(ax, rows[x], rows[y], rows.get(f"{kl}_std"), rows.get("gold_reward_std"), color=c)
+        ax.plot(rows[x], rows[y], color=c, linestyle=_linestyle(m), linewidth=1.5, alpha=alpha, zorder=3)
+        for _, row in rows.iterrows():
+            ax.plot(row[x], row[y], linestyle="none", marker=markers.get(float(row["beta"]), "o"),
+                    markersize=10.5 if faint else POINT_SIZE, color=c, markeredgecolor="white",
+                    markeredgewidth=0.7, alpha=alpha, zorder=4 + k, gid=None if faint else "point")
+        if k == n - 1 and len(sft):
+            ax.plot(sft[x], sft[y], linestyle="none", marker="*", markersize=13, color="black",
+                    markeredgecolor="white", markeredgewidth=0.6, zorder=20)
+
+    suptitle = f"Gold reward vs KL from the SFT policy ({_task_name(settings, summary)})\n{_seed_note(summary)}"
+    fig, axes, colors, methods, spare = _small_multiples(summary, settings, suptitle, KL_LABELS[kl], GOLD_LABEL,
+                                                         draw)
+    if axes:
+        for ax in axes:
+            _nest_coincident(ax)
+        entries = ["Method"] + [(_method_handle(m, colors[m["name"]]), m["label"]) for m in methods]
+        entries += ["β (marker)"] + _beta_handles(markers)
         if len(sft):
-            start = pd.DataFrame({("gold_reward", "mean"): [sft["gold_reward"].mean()], ("gold_reward", "std"): [0.0],
-                                  (kl_estimator, "mean"): [sft[kl_estimator].mean()], (kl_estimator, "std"): [0.0]},
-                                 index=[0.0])
+            entries += ["Reference", (_sft_handle(), "SFT policy")]
+        _legend(fig, entries, ax=spare, ncols=2 if spare is not None and len(entries) > 12 else 1)
+    return fig
+
+
+def _metric_vs_beta(tables: dict[str, pd.DataFrame], settings: dict, metric: str) -> "Figure":
+    summary = tables["summary"]
+    ylabel = {"gold_reward": GOLD_LABEL, "win_rate": WIN_LABEL}[metric]
+    name = {"gold_reward": "Gold reward", "win_rate": "Win rate"}[metric]
+    markers = _beta_markers(summary)
+    betas = sorted(markers)
+    sft = summary[summary["method"] == SFT]
+    col, err = f"{metric}_mean", f"{metric}_std"
+    colors = method_colors(_methods(settings, summary))
+
+    def draw(ax, m, rows, k, n, faint):
+        c = colors[m["name"]]
+        # Dodge: the k-th of a panel's n series shifts by a small factor on the log axis.
+        shift = 10 ** (0.06 * (k - (n - 1) / 2))
+        bx = rows["beta"].astype(float)
+        if not faint:
+            _errorbars(ax, bx * shift, rows[col], None, rows.get(err), color=c)
+        alpha = 0.3 if faint else 1.0
+        ax.plot(bx * shift, rows[col], color=c, linestyle=_linestyle(m), linewidth=1.5, alpha=alpha, zorder=3)
+        for b, v in zip(bx, rows[col]):
+            ax.plot(b * shift, v, linestyle="none", marker=markers.get(float(b), "o"), markersize=6.5, color=c,
+                    markeredgecolor="white", markeredgewidth=0.7, alpha=alpha, zorder=4 + k)
+        if k == n - 1 and len(sft):
+            ax.axhline(sft[col].mean(), color="black", linestyle=(0, (4, 2)), linewidth=1.0, zorder=1)
+
+    suptitle = f"{name} of the final policy vs β ({_task_name(settings, summary)})\n{_seed_note(summary)}"
+    fig, axes, colors, methods, spare = _small_multiples(summary, settings, suptitle, BETA_LABEL, ylabel, draw,
+                                                         panel_height=2.4)
+    if axes:
+        for ax in axes:
+            ax.set_xscale("log")
+        if betas:
+            axes[0].set_xlim(betas[0] / 10 ** 0.35, betas[-1] * 10 ** 0.35)
+            axes[0].set_xticks(betas, [_beta_text(b) for b in betas])
+        for ax in axes:
+            ax.minorticks_off()
+        entries = ["Method"] + [(_method_handle(m, colors[m["name"]]), m["label"]) for m in methods]
+        if len(sft):
+            entries += ["Reference", (_sft_handle(line=True), "SFT policy")]
+        _legend(fig, entries, ax=spare, ncols=2 if spare is not None and len(entries) > 12 else 1)
+    return fig
+
+
+def gold_vs_beta(tables: dict[str, pd.DataFrame], settings: dict) -> "Figure":
+    """Gold reward of the final policy against beta (log axis), panels as in
+    `kl_tradeoff`, the methods of a panel dodged sideways around each beta; the SFT
+    policy is the dashed line."""
+    return _metric_vs_beta(tables, settings, "gold_reward")
+
+
+def winrate_vs_beta(tables: dict[str, pd.DataFrame], settings: dict) -> "Figure":
+    """Win rate against the dataset's chosen response, laid out as `gold_vs_beta`."""
+    return _metric_vs_beta(tables, settings, "win_rate")
+
+
+def training_dynamics(tables: dict[str, pd.DataFrame], settings: dict) -> "Figure":
+    """Along training, one line per (method, beta), mean over seeds: gold reward and KL
+    of the snapshots (epoch 0 is the SFT policy), gold against KL (marker size grows
+    with the epoch, arrows point the way training went, the last snapshot has a black
+    edge), and from the training logs the log-probs of chosen (strong) and rejected
+    (faint) responses, the mean importance weight and the fraction of clipped weights."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch
+
+    dynamics, logs = tables["dynamics"], tables.get("train_logs", pd.DataFrame())
+    summary = tables.get("summary", pd.DataFrame())
+    kl = settings.get("kl_estimator", "kl_k3")
+    task = _task_name(settings, dynamics, summary)
+    runs = dynamics[dynamics["method"] != SFT] if "method" in dynamics else dynamics
+    if runs.empty:
+        fig = _figure(7.0, 2.6)
+        fig.suptitle(f"Training dynamics ({task})", fontsize=11)
+        return _placeholder(fig, "No dynamics cells: select cells under `dynamics` in the config\n"
+                                 "(methods, betas, seeds) to draw this figure.")
+    every = _methods(settings, summary, dynamics)
+    colors = method_colors(every)
+    markers = _beta_markers(summary, dynamics)
+    betas = sorted(runs["beta"].astype(float).unique())
+    # Several betas: a line style each (beside the marker); one beta: IS dashed as elsewhere.
+    styles = {b: BETA_LINESTYLES[i % len(BETA_LINESTYLES)] for i, b in enumerate(betas)}
+    top = float(runs["epoch"].max()) or 1.0
+    sft = dynamics[dynamics["method"] == SFT]
+    order = {m["name"]: i for i, m in enumerate(every)}
+    label = {m["name"]: m["label"] for m in every}
+    keys = sorted(runs.groupby(["method", "beta"]).groups, key=lambda mb: (order.get(mb[0], 1e9), float(mb[1])))
+    seeds = runs.groupby(["method", "beta"])["seed"].nunique() if "seed" in runs else pd.Series(dtype=int)
+    n_seeds = sorted(set(seeds)) if len(seeds) else [1]
+    note = ("one seed" if n_seeds == [1] else f"mean ± std over {n_seeds[0]} seeds" if len(n_seeds) == 1
+            else f"mean ± std over {n_seeds[0]}–{n_seeds[-1]} seeds")
+
+    fig = _figure(12.0, 7.2)
+    axes = fig.subplots(2, 3)
+    (gold_ax, kl_ax, path_ax), (logp_ax, weight_ax, clip_ax) = axes
+    entries = []
+    epochs_seen = set()
+    for method, beta in keys:
+        beta = float(beta)
+        rows = runs[(runs["method"] == method) & (runs["beta"].astype(float) == beta)]
+        by_epoch = rows.groupby("epoch")[["gold_reward", kl]].agg(["mean", "std"])
+        if len(sft):
+            start = pd.DataFrame({("gold_reward", "mean"): [sft["gold_reward"].mean()],
+                                  ("gold_reward", "std"): [float("nan")],
+                                  (kl, "mean"): [sft[kl].mean()], (kl, "std"): [float("nan")]}, index=[0.0])
             by_epoch = pd.concat([start, by_epoch])
-        style = dict(color=colors[method], linestyle=styles[beta], marker="o", markersize=4)
-        label = f"{labels.get(method, method)}, β={beta:g}"
-        for ax, column in ((gold_ax, "gold_reward"), (kl_ax, kl_estimator)):
-            ax.errorbar(by_epoch.index, by_epoch[(column, "mean")], yerr=by_epoch[(column, "std")].fillna(0),
-                        capsize=2, label=label, **style)
-        path_ax.plot(by_epoch[(kl_estimator, "mean")], by_epoch[("gold_reward", "mean")], label=label, **style)
-        log = train_logs[(train_logs["method"] == method) & (train_logs["beta"] == beta)]
+        ls = styles[beta] if len(betas) > 1 else _linestyle(next((m for m in every if m["name"] == method), {}))
+        c, mk = colors.get(method, "0.3"), markers.get(beta, "o")
+        epochs = by_epoch.index.to_numpy(dtype=float)
+        epochs_seen |= set(epochs)
+        for ax, column in ((gold_ax, "gold_reward"), (kl_ax, kl)):
+            _errorbars(ax, epochs, by_epoch[(column, "mean")], None, by_epoch[(column, "std")], color=c)
+            ax.plot(epochs, by_epoch[(column, "mean")], color=c, linestyle=ls, linewidth=1.5, marker=mk,
+                    markersize=5, markeredgecolor="white", markeredgewidth=0.6, zorder=3)
+        # Gold against KL: marker size by epoch, an arrow on each step, the end edged black.
+        px, py = by_epoch[(kl, "mean")].to_numpy(), by_epoch[("gold_reward", "mean")].to_numpy()
+        path_ax.plot(px, py, color=c, linestyle=ls, linewidth=1.2, zorder=3)
+        for i, (ex, ey, e) in enumerate(zip(px, py, epochs)):
+            if e == 0 and len(sft):
+                continue  # the SFT star
+            path_ax.plot(ex, ey, linestyle="none", marker=mk, markersize=3.5 + 6.0 * e / top, color=c,
+                         markeredgecolor="black" if i == len(px) - 1 else "white",
+                         markeredgewidth=1.0 if i == len(px) - 1 else 0.5, zorder=4)
+        for i in range(len(px) - 1):
+            mid = ((px[i] + px[i + 1]) / 2, (py[i] + py[i + 1]) / 2)
+            path_ax.add_patch(FancyArrowPatch((px[i], py[i]), mid, arrowstyle="-|>", mutation_scale=12,
+                                              color=c, linewidth=0, zorder=3))
+        log = logs[(logs["method"] == method) & (logs["beta"].astype(float) == beta)] if len(logs) else logs
         if len(log):
             steps = log.groupby("step")[["logps_chosen", "logps_rejected", "is_weight_mean",
                                          "is_clipped_fraction"]].mean()
-            line = dict(color=colors[method], linestyle=styles[beta], linewidth=1.2)
-            logp_ax.plot(steps.index, steps["logps_chosen"], label=f"{label}, chosen", **line)
-            logp_ax.plot(steps.index, steps["logps_rejected"], label=f"{label}, rejected", alpha=0.5, **line)
-            weight_ax.plot(steps.index, steps["is_weight_mean"], label=label, **line)
-            clip_ax.plot(steps.index, steps["is_clipped_fraction"], label=label, **line)
-    gold_ax.set(xlabel="epoch", ylabel=GOLD_LABEL, title="Gold reward along training")
-    kl_ax.set(xlabel="epoch", ylabel=KL_LABELS[kl_estimator], title="KL along training")
-    path_ax.set(xlabel=KL_LABELS[kl_estimator], ylabel=GOLD_LABEL, title="Gold vs KL, epoch by epoch")
-    logp_ax.set(xlabel="step", ylabel="policy log-prob (sum over response)",
-                title="Chosen (dark) and rejected (light) log-probs")
-    weight_ax.set(xlabel="step", ylabel="mean importance weight", title="Importance weight (1 without IS)")
-    clip_ax.set(xlabel="step", ylabel="fraction of weights clipped", title="Clipped weights")
-    for ax in axes.flat:
-        ax.grid(alpha=0.3)
-    gold_ax.legend(fontsize=7)
-    fig.suptitle(f"Training dynamics ({_task(dynamics)}); mean over seeds, bars = std")
-    _save(fig, path)
-
-
-def plot_is_eps_ablation(summary: pd.DataFrame, path, eps: dict, kl_estimator: str = "kl_k3"):
-    """IS-DPO over its clip eps: gold reward and KL against eps, one line per beta;
-    plain DPO (no importance sampling) at the same beta is the dashed line. `eps` maps
-    each method of the ablation to its clip, None for the baseline without IS."""
-    fig, (gold_ax, kl_ax) = plt.subplots(1, 2, figsize=(11, 4.4))
-    rows = summary[summary["method"].isin(eps)].assign(eps=lambda d: d["method"].map(eps))
-    with_is = rows[rows["eps"].notna()]
-    if with_is.empty:
-        for ax in (gold_ax, kl_ax):
-            ax.set_axis_off()
-        gold_ax.text(0, 0.5, "no IS-DPO method (daa dpo with is_eps only) in the grid", fontsize=11)
-        _save(fig, path)
-        return
-    colors = _colors(sorted(rows["beta"].unique()))
-    for beta, group in with_is.groupby("beta"):
-        group = group.sort_values("eps")
-        for ax, column in ((gold_ax, "gold_reward"), (kl_ax, kl_estimator)):
-            ax.errorbar(group["eps"].astype(float), group[f"{column}_mean"], yerr=group[f"{column}_std"].fillna(0),
-                        marker="o", capsize=3, color=colors[beta], label=f"IS-DPO, β={beta:g}")
-            base = rows[(rows["eps"].isna()) & (rows["beta"] == beta)]
-            if len(base):
-                ax.axhline(base[f"{column}_mean"].iloc[0], color=colors[beta], linestyle="--", linewidth=1,
-                           label=f"DPO, β={beta:g}")
-    sft = summary[summary["method"] == "sft"]
+            line = dict(color=c, linestyle=ls, linewidth=1.1)
+            logp_ax.plot(steps.index, steps["logps_chosen"], **line)
+            logp_ax.plot(steps.index, steps["logps_rejected"], alpha=0.4, **line)
+            weight_ax.plot(steps.index, steps["is_weight_mean"], **line)
+            clip_ax.plot(steps.index, steps["is_clipped_fraction"], **line)
+        entries.append((Line2D([], [], color=c, linestyle=ls, linewidth=1.5, marker=mk, markersize=5,
+                               markeredgecolor="white"), f"{label.get(method, method)}, β = {_beta_text(beta)}"))
     if len(sft):
-        gold_ax.axhline(sft["gold_reward_mean"].mean(), color="black", linestyle=":", linewidth=1, label="SFT")
-    gold_ax.set(ylabel=GOLD_LABEL, title="Gold reward vs clip ε")
-    kl_ax.set(ylabel=KL_LABELS[kl_estimator], title="KL vs clip ε")
-    ticks = sorted(with_is["eps"].astype(float).unique())
-    for ax in (gold_ax, kl_ax):
-        ax.set_xscale("log")
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.minorticks_off()
-        ax.set_xlabel("ε (weights clipped at exp(2ε))")
-        ax.grid(alpha=0.3)
-    gold_ax.legend(fontsize=7)
-    fig.suptitle(f"Importance-sampling clip ablation ({_task(summary)}); mean over seeds, bars = std")
-    _save(fig, path)
+        path_ax.plot(sft[kl].mean(), sft["gold_reward"].mean(), linestyle="none", marker="*", markersize=13,
+                     color="black", markeredgecolor="white", zorder=20)
+        for ax in (gold_ax, kl_ax):
+            ax.plot(0.0, sft["gold_reward" if ax is gold_ax else kl].mean(), linestyle="none", marker="*",
+                    markersize=11, color="black", markeredgecolor="white", zorder=20)
+    if logs.empty or not len(logs[logs["method"].isin(runs["method"])]):
+        for ax in (logp_ax, weight_ax, clip_ax):
+            ax.text(0.5, 0.5, "no training logs", ha="center", va="center", transform=ax.transAxes, color="0.4")
+    gold_ax.set(xlabel="epoch", ylabel=GOLD_LABEL)
+    gold_ax.set_title("Gold reward along training", fontsize=10)
+    kl_ax.set(xlabel="epoch", ylabel=KL_LABELS[kl])
+    kl_ax.set_title("KL along training", fontsize=10)
+    path_ax.set(xlabel=KL_LABELS[kl], ylabel=GOLD_LABEL)
+    path_ax.set_title("Gold vs KL along training\n(arrows: direction; marker size: epoch)", fontsize=10)
+    logp_ax.set(xlabel="training step", ylabel="policy log-prob (sum over response)")
+    logp_ax.set_title("Log-probs: chosen (strong), rejected (faint)", fontsize=10)
+    weight_ax.set(xlabel="training step", ylabel="mean importance weight")
+    weight_ax.set_title("Importance weight (1 without IS)", fontsize=10)
+    clip_ax.set(xlabel="training step", ylabel="fraction of weights clipped")
+    clip_ax.set_title("Clipped IS weights", fontsize=10)
+    for ax in axes.flat:
+        ax.grid(alpha=0.25, linewidth=0.6)
+    epochs_marked = sorted(e for e in epochs_seen if e > 0)
+    if len(epochs_marked) > 5:
+        epochs_marked = [epochs_marked[0], epochs_marked[len(epochs_marked) // 2], epochs_marked[-1]]
+    entries = ["Cell (method, β)"] + entries + ["Snapshot"]
+    for e in epochs_marked:
+        entries.append((Line2D([], [], linestyle="none", marker="o", markersize=3.5 + 6.0 * e / top, color="0.55",
+                               markeredgecolor="black" if e == top else "white"),
+                        f"epoch {e:g}" + (" (end)" if e == top else "")))
+    if len(sft):
+        entries += [(_sft_handle(), "SFT policy (epoch 0)")]
+    _legend(fig, entries, loc="outside right upper")
+    fig.suptitle(f"Training dynamics ({task}; {note})", fontsize=11)
+    return fig
 
 
-def _kl_tradeoff(tables, path, settings):
-    plot_kl_tradeoff(tables["summary"], path, settings["kl_estimator"], settings["labels"])
+def is_eps_ablation(tables: dict[str, pd.DataFrame], settings: dict) -> "Figure":
+    """IS-DPO over its clip eps, one column per beta: gold reward (top) and KL (bottom)
+    against eps, one x position per eps, each point in its method's colour; plain DPO
+    at that beta is the dashed line, the SFT policy the dotted one (its KL is 0)."""
+    summary = tables["summary"]
+    kl = settings.get("kl_estimator", "kl_k3")
+    eps = settings.get("eps") or {}
+    every = _methods(settings, summary)
+    colors = method_colors(every)
+    label = {m["name"]: m["label"] for m in every}
+    markers = _beta_markers(summary)
+    task = _task_name(settings, summary)
+    rows = summary[summary["method"].isin(list(eps))].assign(eps=lambda d: d["method"].map(eps))
+    with_is = rows[rows["eps"].notna()].assign(eps=lambda d: d["eps"].astype(float))
+    note = _seed_note(with_is if len(with_is) else summary)
+    if with_is.empty:
+        fig = _figure(7.0, 2.6)
+        fig.suptitle(f"Importance-sampling clip ablation ({task})", fontsize=11)
+        return _placeholder(fig, "No IS-DPO method (DAA dpo with is_eps only) in the grid.")
+    all_eps = sorted(with_is["eps"].unique())
+    position = {e: i for i, e in enumerate(all_eps)}
+    per_beta = with_is.groupby("beta")["eps"].nunique()
+    betas = sorted(float(b) for b in (per_beta[per_beta >= 2].index if (per_beta >= 2).any() else per_beta.index))
+    base = rows[rows["eps"].isna()]
+    sft = summary[summary["method"] == SFT]
+    fig = _figure(2.8 * len(betas) + 2.4, 5.6)
+    axes = fig.subplots(2, len(betas), sharex=True, squeeze=False)
+    line_color = colors.get(next((m for m, e in eps.items() if e is not None and float(e) == 1.0), ""), "0.5")
+    baseline = next((m for m, e in eps.items() if e is None), None)
+    for j, beta in enumerate(betas):
+        group = with_is[with_is["beta"].astype(float) == beta].sort_values("eps")
+        dpo = base[base["beta"].astype(float) == beta]
+        for i, column in enumerate(("gold_reward", kl)):
+            ax = axes[i, j]
+            xs = group["eps"].map(position).to_numpy(dtype=float)
+            values = list(group[f"{column}_mean"])
+            spread = list(group[f"{column}_std"].fillna(0))
+            _errorbars(ax, xs, group[f"{column}_mean"], None, group.get(f"{column}_std"), color="0.3")
+            ax.plot(xs, group[f"{column}_mean"], color=line_color, linestyle="--", linewidth=1.3, zorder=3)
+            for xv, (_, row) in zip(xs, group.iterrows()):
+                ax.plot(xv, row[f"{column}_mean"], linestyle="none", marker=markers.get(beta, "o"), markersize=8,
+                        color=colors.get(row["method"], "0.3"), markeredgecolor="black", markeredgewidth=0.5,
+                        zorder=5)
+            refs = []
+            if len(dpo):
+                refs.append(float(dpo[f"{column}_mean"].iloc[0]))
+                ax.axhline(refs[-1], color=colors.get(baseline, "black"), linestyle=(0, (5, 2)), linewidth=1.4,
+                           zorder=2)
+                std = dpo[f"{column}_std"].iloc[0] if f"{column}_std" in dpo else float("nan")
+                if pd.notna(std) and std > 0:
+                    ax.axhspan(refs[-1] - std, refs[-1] + std, color=colors.get(baseline, "black"), alpha=0.1,
+                               linewidth=0, zorder=1)
+                    refs += [refs[-1] - std, refs[-1] + std]
+            if len(sft):
+                refs.append(float(sft[f"{column}_mean"].mean()))
+                ax.axhline(refs[-1], color="black", linestyle=":", linewidth=1.2, zorder=2)
+            # Limits hold the points with their bars and the reference lines (DPO with its band).
+            lo = min([v - s for v, s in zip(values, spread)] + refs)
+            hi = max([v + s for v, s in zip(values, spread)] + refs)
+            pad = 0.08 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.grid(alpha=0.25, linewidth=0.6)
+            if i == 0:
+                ax.set_title(f"β = {_beta_text(beta)}", fontsize=10)
+            if j == 0:
+                ax.set_ylabel(GOLD_LABEL if column == "gold_reward" else KL_LABELS[kl])
+        axes[1, j].set_xlabel(EPS_LABEL)
+        axes[1, j].set_xticks(range(len(all_eps)), [f"{e:g}" for e in all_eps])
+        axes[1, j].set_xlim(-0.5, len(all_eps) - 0.5)
+    from matplotlib.lines import Line2D
+
+    ablation = [m for m in every if m["name"] in set(with_is["method"])]
+    entries = ["IS-DPO (points)"] + [(Line2D([], [], linestyle="none", marker="o", markersize=7,
+                                             color=colors.get(m["name"], "0.3"), markeredgecolor="black",
+                                             markeredgewidth=0.5), label[m["name"]]) for m in ablation]
+    entries += ["β (marker)"] + _beta_handles({b: markers.get(b, "o") for b in betas})
+    entries += ["Reference"]
+    if baseline is not None and len(base):
+        entries.append((Line2D([], [], color=colors.get(baseline, "black"), linestyle=(0, (5, 2)), linewidth=1.4),
+                        f"{label.get(baseline, baseline)} (no IS), same β"
+                        + (" ± std" if base[f"{kl}_std"].notna().any() else "")))
+    if len(sft):
+        entries.append((Line2D([], [], color="black", linestyle=":", linewidth=1.2), "SFT policy (KL 0)"))
+    _legend(fig, entries)
+    fig.suptitle(f"Importance-sampling clip ablation ({task})\n{note}", fontsize=11)
+    return fig
 
 
-def _gold_vs_beta(tables, path, settings):
-    plot_metric_vs_beta(tables["summary"], path, "gold_reward", settings["labels"])
+def save(fig: "Figure", paths) -> None:
+    """Write `fig` to each path (format from its extension; raster at DPI), each
+    atomically, then close it."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    try:
+        for path in paths:
+            fmt = Path(path).suffix.lstrip(".").lower()
+            if not fmt:
+                raise ValueError(f"{path}: no extension to pick the figure's format from")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=DPI)
+    finally:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close(fig)
 
 
-def _winrate_vs_beta(tables, path, settings):
-    plot_metric_vs_beta(tables["summary"], path, "win_rate", settings["labels"])
-
-
-def _training_dynamics(tables, path, settings):
-    plot_training_dynamics(tables["dynamics"], tables["train_logs"], path, settings["kl_estimator"],
-                           settings["labels"])
-
-
-def _is_eps_ablation(tables, path, settings):
-    plot_is_eps_ablation(tables["summary"], path, settings["eps"], settings["kl_estimator"])
-
-
-# Every figure of a task: name -> function(tables, path, settings). `tables` holds the
-# task's summary, dynamics and train_logs tables; `settings` the `plots` section plus
-# the task's method labels (`labels`) and its clip-ablation methods (`eps`).
-FIGURES = {
-    "kl_tradeoff": _kl_tradeoff,
-    "gold_vs_beta": _gold_vs_beta,
-    "winrate_vs_beta": _winrate_vs_beta,
-    "training_dynamics": _training_dynamics,
-    "is_eps_ablation": _is_eps_ablation,
+# Every figure of a task: name -> function(tables, settings) -> Figure. `tables` holds the
+# task's "summary", "dynamics" and "train_logs" tables; `settings` is `plot_settings`'s dict.
+FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], dict], "Figure"]] = {
+    "kl_tradeoff": kl_tradeoff,
+    "gold_vs_beta": gold_vs_beta,
+    "winrate_vs_beta": winrate_vs_beta,
+    "training_dynamics": training_dynamics,
+    "is_eps_ablation": is_eps_ablation,
 }

@@ -4,6 +4,7 @@
 
 localrules:
     aggregate,
+    table_pages,
     plot,
     headline_figure,
     all_tasks_tables,
@@ -20,9 +21,8 @@ rule aggregate:
         dynamics_finals=lambda wc: cell_paths(wc.task, "metrics.json", dynamics_of(wc)),
         train_logs=lambda wc: cell_paths(wc.task, "train_log.csv", dynamics_of(wc)),
     output:
-        cells=report(L.table("cells.csv"), caption="../report/cells.rst", category="Tables", subcategory="{task}"),
-        summary=report(L.table("summary.csv"), caption="../report/summary.rst", category="Tables",
-                       subcategory="{task}"),
+        cells=L.table("cells.csv"),
+        summary=L.table("summary.csv"),
         dynamics=L.table("dynamics.csv"),
         train_logs=L.table("train_logs.csv"),
     params:
@@ -42,16 +42,40 @@ rule aggregate:
         "../../scripts/aggregate.py"
 
 
+# The two tables a reader looks at, rendered for the report (the CSVs are the data):
+# a relabelled method redraws these and the figures, nothing else.
+rule table_pages:
+    input:
+        cells=rules.aggregate.output.cells,
+        summary=rules.aggregate.output.summary,
+    output:
+        cells=report(L.table("cells.html"), caption="../report/cells.rst", category="Tables", subcategory="{task}"),
+        summary=report(L.table("summary.html"), caption="../report/summary.rst", category="Tables",
+                       subcategory="{task}"),
+    params:
+        labels=lambda wc: method_labels(task_of(wc), task_of(wc)["grid"]["methods"]),
+    log:
+        L.log("table_pages"),
+    benchmark:
+        L.benchmark("table_pages")
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../../scripts/table_pages.py"
+
+
 rule plot:
     input:
         summary=rules.aggregate.output.summary,
         dynamics=rules.aggregate.output.dynamics,
         train_logs=rules.aggregate.output.train_logs,
     output:
-        report(L.figure(), caption="../report/figure.rst", category="Figures", subcategory="{task}"),
+        pdf=L.figure(),
+        # The PNG beside every PDF: what the report shows, and what a machine without a PDF viewer opens.
+        png=report(L.figure(ext="png"), caption="../report/figure.rst", category="Figures", subcategory="{task}"),
     params:
-        settings=lambda wc: canonical({**config["plots"], "eps": eps_ablation(task_of(wc)),
-                                       "labels": method_labels(task_of(wc), task_of(wc)["grid"]["methods"])}),
+        settings=lambda wc: canonical(plot_settings(task_of(wc), config["plots"]["kl_estimator"])),
+        facts=lambda wc: canonical(figure_facts(task_of(wc))),
     log:
         L.log("plot", "{task}", "{figure}"),
     benchmark:
@@ -65,13 +89,15 @@ rule plot:
 # The headline task's figures under results/figures/ (`results/figures/kl_tradeoff.pdf`).
 rule headline_figure:
     input:
-        L.figure(task=HEADLINE),
+        L.figure(task=HEADLINE, ext="{ext}"),
     output:
-        L.headline_figure(),
+        L.headline_figure(ext="{ext}"),
+    wildcard_constraints:
+        ext="pdf|png",
     log:
-        f"{L.results}/logs/headline_figure/{{figure}}.log",
+        f"{L.results}/logs/headline_figure/{{figure}}.{{ext}}.log",
     benchmark:
-        f"{L.results}/benchmarks/headline_figure/{{figure}}.tsv"
+        f"{L.results}/benchmarks/headline_figure/{{figure}}.{{ext}}.tsv"
     conda:
         "../../envs/plot.yaml"
     shell:
@@ -95,7 +121,8 @@ rule all_tasks_tables:
 
 
 ALL_TARGETS = (
-    [L.figure(name, task) for task in TASKS for name in FIGURES]
-    + [L.headline_figure(name) for name in FIGURES]
+    [L.figure(name, task, ext) for task in TASKS for name in TASK_FIGURES[task] for ext in ("pdf", "png")]
+    + [L.headline_figure(name, ext) for name in TASK_FIGURES[HEADLINE] for ext in ("pdf", "png")]
+    + [L.table(f"{table}.html", task) for task in TASKS for table in ("summary", "cells")]
     + [L.all_tasks_table(f"{table}.csv") for table in TABLES]
 )

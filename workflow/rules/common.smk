@@ -9,18 +9,19 @@ from isdaa.config import (
     canonical,
     cell_config,
     dynamics_cells,
-    eps_ablation,
     evaluation_settings,
+    figure_facts,
     grid,
     method_labels,
     method_training,
     scoring_settings,
     snapshot_epochs,
+    task_figures,
     tasks,
     validate_config,
 )
 from isdaa.layout import SFT_RUN, Layout, parse_run
-from isdaa.plots import FIGURES
+from isdaa.plots import FIGURES, plot_settings
 
 try:
     validate_config(config)
@@ -37,6 +38,8 @@ CELLS = {name: grid(task) for name, task in TASKS.items()}
 BUILT_MODEL_TASKS = [name for name, task in TASKS.items() if "build" in task["model"]]
 ONE_JOB_TASKS = [name for name, task in TASKS.items() if task["evaluation"]["one_job"]]
 TWO_JOB_TASKS = [name for name in TASKS if name not in ONE_JOB_TASKS]
+# The figures each task can show (the clip ablation needs two clip values, the dynamics a cell).
+TASK_FIGURES = {name: task_figures(task, FIGURES) for name, task in TASKS.items()}
 
 
 def alternatives(values):
@@ -109,8 +112,6 @@ def task_threads(wildcards):
     return task_of(wildcards)["threads"]
 
 
-def task_figures(task):
-    return [L.figure(name, task) for name in FIGURES]
 
 
 def base_model(wildcards):

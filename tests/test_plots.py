@@ -1,0 +1,447 @@
+"""The figures read at a glance: no text drawn over other text or outside the figure,
+legends beside the data and listing every method (config label, config order), axes
+that name their quantity and estimator, methods that do not hide one another, and no
+crash on the edge cases (one seed, one beta, no dynamics cells, no IS method).
+
+Tables: tests/data/demo_tables/ (a copy of a real demo run: 13 cells, one seed) and a
+full-study-shaped summary synthesised here from config/toy-full.yaml's grid (3 seeds,
+the clip ablation, RPO/R-DPO/DPO on the same spot at beta 1 as in the real study).
+Fast: no Snakemake, no model; every figure drawn off-screen with Agg.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, default_config
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
+from matplotlib.text import Text
+
+from isdaa.cli import main
+from isdaa.config import eps_ablation, task_config, validate_config
+from isdaa.plots import FIGURES, KL_LABELS, method_colors, plot_settings, save
+
+DATA = Path(__file__).parent / "data" / "demo_tables"
+SMALL_MULTIPLES = ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta")
+
+
+def demo_tables() -> dict:
+    return {name: pd.read_csv(DATA / f"{name}.csv") for name in ("summary", "dynamics", "train_logs")}
+
+
+def demo_task() -> dict:
+    return task_config(validate_config(default_config()), "toy")
+
+
+def full_task() -> dict:
+    return task_config(validate_config(yaml.safe_load((REPO / "config" / "toy-full.yaml").read_text())), "toy")
+
+
+def summary_rows(task: dict, seeds: int = 3, seed: int = 0) -> pd.DataFrame:
+    """A summary table over the task's grid: gold falls and KL grows as beta shrinks, IS
+    methods drift further; RPO and R-DPO sit on DPO at every beta (as in the real study)."""
+    rng = np.random.default_rng(seed)
+    rows = [{"task": task["name"], "method": "sft", "beta": np.nan, "n_seeds": 1, "gold_reward_mean": 1.065,
+             "win_rate_mean": 0.596, "kl_k1_mean": 0.0, "kl_k3_mean": 0.0}]
+    g = task["grid"]
+    for name in g["methods"]:
+        spec = task["methods"][name]
+        for beta in g.get("per_method", {}).get(name, {}).get("betas", g["betas"]):
+            twin = "dpo" if name in ("rpo", "rdpo") else name
+            drift = (1.0 + (spec.get("is_eps") or 0)) * (1 - math.log10(beta))
+            drift += 0 if twin == "dpo" else 0.1 * len(name)
+            kl = 0.5 * drift + (0 if twin == "dpo" else rng.uniform(0, 0.3))
+            rows.append({"task": task["name"], "method": name, "beta": float(beta), "n_seeds": seeds,
+                         "gold_reward_mean": 1.15 - 0.25 * kl, "win_rate_mean": 0.63 - 0.05 * kl,
+                         "kl_k1_mean": 1.3 * kl, "kl_k3_mean": kl})
+    table = pd.DataFrame(rows)
+    for column in ("gold_reward", "win_rate", "kl_k1", "kl_k3"):
+        table[f"{column}_std"] = np.where(table["n_seeds"] > 1, 0.05 + 0.1 * table[f"{column}_mean"].abs(), np.nan)
+    return table
+
+
+def full_tables() -> dict:
+    task = full_task()
+    demo = demo_tables()
+    dynamics = pd.concat([demo["dynamics"]] + [demo["dynamics"].query("method != 'sft'").assign(beta=b)
+                                                for b in (0.1, 1.0)])
+    logs = pd.concat([demo["train_logs"]] + [demo["train_logs"].assign(beta=b) for b in (0.1, 1.0)])
+    return {"summary": summary_rows(task), "dynamics": dynamics, "train_logs": logs}
+
+
+CASES = {
+    "demo": lambda: (demo_tables(), plot_settings(demo_task(), "kl_k3")),
+    "full": lambda: (full_tables(), plot_settings(full_task(), "kl_k3")),
+}
+
+
+def draw(fig) -> list[tuple[Text, object]]:
+    """Lay the figure out; return every text actually drawn with its extent."""
+    drawn = []
+    original = Text.draw
+
+    def record(self, renderer):
+        original(self, renderer)
+        if self.get_visible() and self.get_text().strip():
+            drawn.append((self, self.get_window_extent(renderer)))
+
+    Text.draw = record
+    try:
+        fig.canvas.draw()
+    finally:
+        Text.draw = original
+    return drawn
+
+
+def legends(fig) -> list:
+    return list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+
+
+def legend_labels(fig) -> list[str]:
+    return [t.get_text() for legend in legends(fig) for t in legend.get_texts() if t.get_fontweight() != "bold"]
+
+
+def data_axes(fig) -> list:
+    return [ax for ax in fig.axes if ax.axison]
+
+
+def assert_reads(fig) -> None:
+    """No drawn text overlaps another or leaves the figure; legends cover no axes."""
+    texts = draw(fig)
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    for text, box in texts:
+        assert (box.x0 >= page.x0 - 1 and box.y0 >= page.y0 - 1 and box.x1 <= page.x1 + 1
+                and box.y1 <= page.y1 + 1), f"{text.get_text()!r} falls outside the figure"
+    shrunk = [(t, b.expanded(1.0, 1.0).shrunk(0.98, 0.9)) for t, b in texts]
+    for i, (a, box_a) in enumerate(shrunk):
+        for b, box_b in shrunk[i + 1:]:
+            assert not box_a.overlaps(box_b), f"{a.get_text()!r} overlaps {b.get_text()!r}"
+    for legend in legends(fig):
+        box = legend.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1
+        for ax in data_axes(fig):
+            assert not box.overlaps(ax.get_window_extent(renderer)), f"the legend covers the panel {ax.get_title()!r}"
+
+
+@pytest.fixture(scope="module")
+def figures():
+    """(case, figure) -> figure, each drawn once for the module."""
+    cache = {}
+
+    def get(case, name):
+        if (case, name) not in cache:
+            tables, settings = CASES[case]()
+            cache[case, name] = FIGURES[name](tables, settings)
+        return cache[case, name]
+
+    return get
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_plot_settings_keep_the_config_order_labels_and_families():
+    task = full_task()
+    settings = plot_settings(task, "kl_k1")
+    assert settings["kl_estimator"] == "kl_k1" and settings["task"] == "toy"
+    assert [m["name"] for m in settings["methods"]] == task["grid"]["methods"]
+    by_name = {m["name"]: m for m in settings["methods"]}
+    assert by_name["is_dpo"] == {"name": "is_dpo", "label": "IS-DPO (ε=1)", "daa": "dpo", "family": "dpo",
+                                 "is_eps": 1.0}
+    assert {n: by_name[n]["family"] for n in ("dpo", "is_dpo_eps0.25", "ipo", "is_ipo", "slic", "is_slic")} == {
+        "dpo": "dpo", "is_dpo_eps0.25": "dpo", "ipo": "ipo", "is_ipo": "ipo", "slic": "slic", "is_slic": "slic"}
+    assert {by_name[n]["family"] for n in ("rpo", "rdpo", "chipo")} == {"baselines"}
+    assert settings["eps"] == eps_ablation(task)
+    task["methods"]["dpo_long"] = {"daa": "dpo", "training": {"epochs": 4}}
+    task["grid"]["methods"].append("dpo_long")
+    assert plot_settings(task)["methods"][-1]["family"] == "baselines"
+
+
+def test_each_method_has_its_own_colour_in_its_family_hue():
+    import colorsys
+
+    from matplotlib.colors import to_rgb
+
+    methods = plot_settings(full_task())["methods"]
+    colors = method_colors(methods)
+    assert len(set(colors.values())) == len(methods)
+
+    def hue_lightness(name):
+        h, l, _ = colorsys.rgb_to_hls(*to_rgb(colors[name]))
+        return h, l
+
+    for daa, variants in (("dpo", ["is_dpo", "is_dpo_eps0.25", "is_dpo_eps2"]), ("ipo", ["is_ipo"]),
+                          ("slic", ["is_slic"])):
+        hue, light = hue_lightness(daa)
+        for variant in variants:
+            h, l = hue_lightness(variant)
+            assert abs(h - hue) < 0.08 and l > light, (daa, variant)  # same hue, lighter
+    # The looser the clip, the lighter the IS-DPO shade.
+    assert hue_lightness("is_dpo_eps0.25")[1] < hue_lightness("is_dpo")[1] < hue_lightness("is_dpo_eps2")[1]
+
+
+def test_a_method_keeps_its_colour_in_every_figure(figures):
+    seen = {}
+    for name in FIGURES:
+        fig = figures("full", name)
+        for legend in legends(fig):
+            for handle, text in zip(legend.legend_handles, legend.get_texts()):
+                label = text.get_text().split(", β")[0].replace(" (no IS)", ",").split(",")[0]
+                if isinstance(handle, Line2D) and label in ("DPO", "IS-DPO (ε=1)"):
+                    color = handle.get_markerfacecolor() if handle.get_linestyle() == "None" else handle.get_color()
+                    seen.setdefault(label, set()).add(color)
+    assert set(seen) == {"DPO", "IS-DPO (ε=1)"}
+    assert all(len(colors) == 1 for colors in seen.values()), seen
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_no_text_overlaps_or_leaves_the_figure_and_legends_cover_no_data(figures, case, name):
+    assert_reads(figures(case, name))
+
+
+@pytest.mark.parametrize("name", SMALL_MULTIPLES + ("is_eps_ablation",))
+def test_legends_list_every_method_with_its_label_in_config_order(figures, name):
+    tables, settings = CASES["full"]()
+    in_table = set(tables["summary"]["method"])
+    wanted = [m["label"] for m in settings["methods"] if m["name"] in in_table]
+    if name == "is_eps_ablation":
+        wanted = [m["label"] for m in settings["methods"] if settings["eps"].get(m["name"]) is not None]
+    labels = legend_labels(figures("full", name))
+    shown = [label for label in labels if label in wanted]
+    assert shown == wanted
+
+
+def test_without_a_config_the_legend_shows_raw_names_in_table_order():
+    tables = demo_tables()
+    fig = FIGURES["kl_tradeoff"](tables, {"kl_estimator": "kl_k3", "methods": [], "eps": {}})
+    order = [m for m in dict.fromkeys(tables["summary"]["method"]) if m != "sft"]
+    assert [label for label in legend_labels(fig) if label in order] == order
+    assert_reads(fig)
+
+
+def test_training_dynamics_legend_names_each_cell_by_its_label(figures):
+    labels = legend_labels(figures("full", "training_dynamics"))
+    cells = [label for label in labels if ", β = " in label]
+    assert cells == [f"{m}, β = {b}" for m in ("DPO", "IS-DPO (ε=1)") for b in ("0.01", "0.1", "1")]
+
+
+def axis_labels(fig) -> list[str]:
+    labels = [ax.get_xlabel() for ax in fig.axes] + [ax.get_ylabel() for ax in fig.axes]
+    labels += [fig.get_supxlabel(), fig.get_supylabel()]
+    return [label for label in labels if label]
+
+
+@pytest.mark.parametrize("estimator", ["kl_k3", "kl_k1"])
+def test_axis_labels_name_the_quantity_and_the_kl_estimator(estimator):
+    tables, settings = CASES["full"]()
+    settings = {**settings, "kl_estimator": estimator}
+    other = "k1" if estimator == "kl_k3" else "k3"
+    for name in ("kl_tradeoff", "training_dynamics", "is_eps_ablation"):
+        labels = axis_labels(FIGURES[name](tables, settings))
+        kl = [label for label in labels if label.startswith("KL")]
+        assert kl and all(label == KL_LABELS[estimator] for label in kl), (name, labels)
+        assert "SFT" in KL_LABELS[estimator] and estimator[-2:] in KL_LABELS[estimator] and other not in kl[0]
+        assert any(label.startswith("gold reward") for label in labels), (name, labels)
+    assert {"β (KL strength, log scale)", "gold reward (held-out mean)"} <= set(
+        axis_labels(FIGURES["gold_vs_beta"](tables, settings)))
+    assert any("win rate" in label for label in axis_labels(FIGURES["winrate_vs_beta"](tables, settings)))
+
+
+@pytest.mark.parametrize("case, note", [("full", "mean ± std over 3 seeds"), ("demo", "one seed per point")])
+@pytest.mark.parametrize("name", SMALL_MULTIPLES + ("is_eps_ablation",))
+def test_titles_say_how_many_seeds_a_point_averages(figures, case, note, name):
+    assert note in figures(case, name).get_suptitle()
+
+
+# ---------------------------------------------------------------------------- each figure
+
+
+def test_kl_tradeoff_has_a_panel_per_family_and_the_sft_star_in_each(figures):
+    fig = figures("full", "kl_tradeoff")
+    titles = [ax.get_title() for ax in data_axes(fig)]
+    assert titles == ["DPO and IS-DPO (ε=1)", "DPO with IS, over the clip ε\n(faint: DPO)", "IPO and IS-IPO (ε=1)",
+                      "SLiC and IS-SLiC (ε=1)", "Baselines (other modifiers)\n(faint: DPO)"]
+    axes = data_axes(fig)
+    assert all(ax.get_shared_x_axes().joined(axes[0], ax) and ax.get_shared_y_axes().joined(axes[0], ax)
+               for ax in axes)
+    for ax in axes:
+        assert any(line.get_marker() == "*" and line.get_xdata()[0] == 0 for line in ax.get_lines()), ax.get_title()
+    # Plain DPO is faint behind the baselines; no beta is written beside a point.
+    dpo = method_colors(CASES["full"]()[1]["methods"])["dpo"]
+    assert any(line.get_color() == dpo and (line.get_alpha() or 1) < 0.5 for line in axes[-1].get_lines())
+    assert not any(t.get_text().startswith("β=") for ax in axes for t in ax.texts)
+
+
+def test_kl_tradeoff_shows_points_on_the_same_spot_as_rings(figures):
+    """RPO and R-DPO sit on DPO at beta 1: the later series draws smaller markers."""
+    ax = data_axes(figures("full", "kl_tradeoff"))[-1]
+    colors = method_colors(CASES["full"]()[1]["methods"])
+    size = {}
+    for line in ax.get_lines():
+        if line.get_marker() == "^":
+            size.setdefault(line.get_markerfacecolor(), line.get_markersize())
+    sizes = [size[colors[m]] for m in ("dpo", "rpo", "rdpo")]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3
+
+
+@pytest.mark.parametrize("name", ["gold_vs_beta", "winrate_vs_beta"])
+def test_methods_at_the_same_beta_are_dodged_apart(figures, name):
+    for ax in data_axes(figures("demo", name)):
+        at = {}
+        for line in ax.get_lines():
+            if line.get_marker() not in ("None", None, "") and len(line.get_xdata()) == 1:
+                at.setdefault(float(line.get_xdata()[0]), set()).add(line.get_markerfacecolor())
+        assert all(len(colors) == 1 for colors in at.values()), ax.get_title()
+        assert at, ax.get_title()
+
+
+def test_training_dynamics_marks_the_epochs_along_the_gold_vs_kl_path(figures):
+    fig = figures("demo", "training_dynamics")
+    path = next(ax for ax in fig.axes if ax.get_title().startswith("Gold vs KL"))
+    arrows = [p for p in path.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 2 * 4  # two cells, four steps each from SFT
+    for color in {line.get_color() for line in path.get_lines() if line.get_marker() not in ("*",)}:
+        sizes = [line.get_markersize() for line in path.get_lines()
+                 if line.get_color() == color and len(line.get_xdata()) == 1]
+        assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes) == 4  # grows with the epoch
+    assert any(label.startswith("epoch 2") and "end" in label for label in legend_labels(fig))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_is_eps_ablation_shows_dpo_and_sft_lines_and_one_x_per_eps(figures, case):
+    """Per beta (a column): gold on top, KL below; the DPO line (same beta) and the SFT
+    line (KL 0) lie inside each panel's limits; the x axis has one position per eps."""
+    tables, settings = CASES[case]()
+    sft_gold = round(tables["summary"].query("method == 'sft'")["gold_reward_mean"].iloc[0], 6)
+    summary = tables["summary"].set_index(["method", "beta"])
+    fig = figures(case, "is_eps_ablation")
+    eps = sorted({float(e) for e in settings["eps"].values() if e is not None})
+    top = [ax for ax in fig.axes if ax.get_title()]
+    bottom = [ax for ax in fig.axes if ax.axison and not ax.get_title()]
+    assert len(top) == len(bottom) >= 1
+
+    def levels(ax):
+        """The y of each horizontal reference line, all inside the panel's limits."""
+        ys = {round(float(line.get_ydata()[0]), 6) for line in ax.get_lines()
+              if len(line.get_ydata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]}
+        low, high = ax.get_ylim()
+        assert all(low < y < high for y in ys), (ax.get_title(), ys, (low, high))
+        return ys
+
+    for gold_ax, kl_ax in zip(top, bottom):
+        beta = float(gold_ax.get_title().split("= ")[1])
+        assert {round(summary.loc[("dpo", beta), "gold_reward_mean"], 6), sft_gold} <= levels(gold_ax)
+        assert {round(summary.loc[("dpo", beta), "kl_k3_mean"], 6), 0.0} <= levels(kl_ax)
+        assert [t.get_text() for t in kl_ax.get_xticklabels()] == [f"{e:g}" for e in eps]
+
+
+# ---------------------------------------------------------------------------- edge cases
+
+
+def no_is(tables: dict) -> dict:
+    keep = ~tables["summary"]["method"].astype(str).str.startswith("is_")
+    return {**tables, "summary": tables["summary"][keep]}
+
+
+SUMMARY_FIGURES = ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta", "is_eps_ablation")
+# (tables, settings) and the figures that draw from what the case changes. One seed
+# (std NaN everywhere) is the demo case above.
+EDGE_CASES = {
+    "a method at a single beta": (lambda: ({**full_tables(), "summary": full_tables()["summary"].query(
+        "method != 'ipo' or beta == 0.1")}, plot_settings(full_task())), SUMMARY_FIGURES),
+    "no IS method": (lambda: (no_is(demo_tables()), {**plot_settings(demo_task()), "eps": {"dpo": None}, "methods": [
+        m for m in plot_settings(demo_task())["methods"] if m["is_eps"] is None]}), SUMMARY_FIGURES),
+    "a single method": (lambda: ({**demo_tables(), "summary": demo_tables()["summary"].query(
+        "method in ['sft', 'dpo']")}, plot_settings(demo_task())), ("kl_tradeoff", "gold_vs_beta", "is_eps_ablation")),
+    "no dynamics cells": (lambda: ({**demo_tables(), "dynamics": demo_tables()["dynamics"].iloc[0:0],
+                                    "train_logs": demo_tables()["train_logs"].iloc[0:0]}, plot_settings(demo_task())),
+                          ("training_dynamics",)),
+    "dynamics without training logs": (lambda: ({**demo_tables(), "train_logs": demo_tables()["train_logs"].iloc[0:0]},
+                                                plot_settings(demo_task())), ("training_dynamics",)),
+}
+
+
+@pytest.mark.parametrize("case, name", [(case, name) for case, (_, names) in EDGE_CASES.items() for name in names])
+def test_edge_cases_draw_a_figure_that_reads(case, name):
+    tables, settings = EDGE_CASES[case][0]()
+    assert_reads(FIGURES[name](tables, settings))
+
+
+def test_without_dynamics_cells_the_figure_says_so():
+    tables, settings = EDGE_CASES["no dynamics cells"][0]()
+    fig = FIGURES["training_dynamics"](tables, settings)
+    assert any("dynamics" in t.get_text() and "config" in t.get_text() for ax in fig.axes for t in ax.texts)
+    tables, settings = EDGE_CASES["no IS method"][0]()
+    fig = FIGURES["is_eps_ablation"](tables, settings)
+    assert any("No IS-DPO" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+# ---------------------------------------------------------------------------- files and the CLI
+
+
+def test_save_writes_a_pdf_and_a_high_dpi_png_and_closes(tmp_path):
+    import matplotlib.pyplot as plt
+
+    tables, settings = CASES["demo"]()
+    fig = FIGURES["gold_vs_beta"](tables, settings)
+    width, height = fig.get_size_inches()
+    save(fig, [tmp_path / "a" / "f.pdf", tmp_path / "a" / "f.png"])
+    assert (tmp_path / "a" / "f.pdf").read_bytes()[:5] == b"%PDF-"
+    png = (tmp_path / "a" / "f.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (round(width * 200),
+                                                                                      round(height * 200))
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["f.pdf", "f.png"]  # no temporary left
+    fig = plt.figure()
+    save(fig, tmp_path / "g.svg")
+    assert not plt.fignum_exists(fig.number) and (tmp_path / "g.svg").read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_cli_draws_every_figure_with_the_configs_labels(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(REPO)  # config/config.yaml is the default
+    out = tmp_path / f"{name}.png"
+    assert main(["plot", "--summary", str(DATA / "summary.csv"), "--figure", name, "--output", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_labels_come_from_the_config_or_stay_raw_without_one(tmp_path, monkeypatch):
+    import isdaa.plots
+
+    shown = {}
+    original = isdaa.plots.save
+
+    def spy(fig, paths):
+        shown[Path(paths[0]).name] = legend_labels(fig)
+        original(fig, paths)
+
+    monkeypatch.setattr(isdaa.plots, "save", spy)
+    monkeypatch.chdir(REPO)
+    main(["plot", "--summary", str(DATA / "summary.csv"), "--output", str(tmp_path / "with.png")])
+    monkeypatch.chdir(tmp_path)  # no config/config.yaml here
+    main(["plot", "--summary", str(DATA / "summary.csv"), "--output", str(tmp_path / "without.png")])
+    assert shown["with.png"][:3] == ["DPO", "IS-DPO (ε=1)", "IPO"]
+    assert shown["without.png"][:3] == ["chipo", "dpo", "ipo"]
+
+
+def test_cli_needs_the_dynamics_tables_only_for_training_dynamics(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    (tmp_path / "summary.csv").write_text((DATA / "summary.csv").read_text())
+    main(["plot", "--summary", str(tmp_path / "summary.csv"), "--figure", "gold_vs_beta",
+          "--output", str(tmp_path / "g.png")])
+    with pytest.raises(SystemExit, match="dynamics.csv not found: figure training_dynamics needs"):
+        main(["plot", "--summary", str(tmp_path / "summary.csv"), "--figure", "training_dynamics",
+              "--output", str(tmp_path / "d.png")])
+    main(["plot", "--summary", str(tmp_path / "summary.csv"), "--figure", "training_dynamics",
+          "--dynamics", str(DATA / "dynamics.csv"), "--train-logs", str(DATA / "train_logs.csv"),
+          "--output", str(tmp_path / "d.png")])
+    assert (tmp_path / "d.png").exists()
