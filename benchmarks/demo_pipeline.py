@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from report import replace_block
+
+from isdaa.io import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 

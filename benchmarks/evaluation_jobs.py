@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from report import replace_block
+
+from isdaa.io import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = ("generations.parquet", "samples.parquet", "metrics.json")

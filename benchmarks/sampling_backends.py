@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
-from report import replace_block  # noqa: E402
 
 from isdaa import runtime  # noqa: E402
+from isdaa.io import replace_block  # noqa: E402
 from isdaa.logprobs import batch_tensors, completion_logps  # noqa: E402
 from isdaa.sampling import ModelSpec, SamplingSettings, request_seed  # noqa: E402
 

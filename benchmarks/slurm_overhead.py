@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from report import replace_block
+
+from isdaa.io import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))

@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from report import replace_block
+from isdaa.io import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

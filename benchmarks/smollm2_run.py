@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 from demo_pipeline import collect
-from report import replace_block
+
+from isdaa.io import replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY = "checkpoints/smollm2-135m-instruct"

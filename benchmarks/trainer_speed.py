@@ -24,14 +24,15 @@ sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from report import replace_block  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 from isdaa import modeling, runtime  # noqa: E402
 from isdaa.checkpoints import build_causal_lm  # noqa: E402
 from isdaa.config import cell_config, load_config, task_config  # noqa: E402
-from isdaa.io import write_parquet  # noqa: E402
+from isdaa.io import (
+    replace_block,  # noqa: E402
+    write_parquet,  # noqa: E402
+)
 from isdaa.logprobs import sequence_logps  # noqa: E402
 from isdaa.preference_training import build_trainer  # noqa: E402
 from isdaa.tasks import toy  # noqa: E402

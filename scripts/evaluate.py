@@ -4,9 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
 
-from isdaa.evaluation import generate, score
-from isdaa.io import write_json, write_parquet
-from isdaa.metrics import cell_metrics
+from isdaa.evaluation import generate, score, write_evaluation
+from isdaa.io import write_parquet
 from isdaa.rule import logged
 from isdaa.runtime import device
 
@@ -16,7 +15,4 @@ with logged(smk, seed=smk.params.seed):
                            device())
     write_parquet(generations, smk.output.generations)
     samples = score(generations, smk.input.eval_prompts, smk.input.reference_model, smk.params.scoring, device())
-    write_parquet(samples, smk.output.samples)
-    metrics = cell_metrics(samples, task=smk.wildcards.task, **smk.params.identity)
-    write_json(metrics, smk.output.metrics)
-    print(metrics)
+    print(write_evaluation(samples, smk.wildcards.task, smk.params.identity, smk.output.samples, smk.output.metrics))

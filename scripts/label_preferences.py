@@ -25,7 +25,7 @@ with logged(smk, seed=settings["seed"]):
     prompts["prompt_ids"] = encode_prompts(tokenizer, list(prompts["prompt"]), model["prompt_format"],
                                            model["system_prompt"])
     sampler = sampler_for(smk.input.model, model, sampling, settings["batch_size"], list(prompts["prompt_ids"]),
-                          settings["max_new_tokens"], device())
+                          settings["max_new_tokens"], device(), tokenizer)
     behavior = None
     if settings["temperature"] != 1.0:
         # The hf sampler holds the policy already; vLLM's engine is not a torch module.

@@ -7,9 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 
 import pandas as pd
 
-from isdaa.evaluation import score
-from isdaa.io import write_json, write_parquet
-from isdaa.metrics import cell_metrics
+from isdaa.evaluation import score, write_evaluation
 from isdaa.rule import logged
 from isdaa.runtime import device
 
@@ -17,7 +15,4 @@ smk = snakemake  # noqa: F821
 with logged(smk):
     samples = score(pd.read_parquet(smk.input.generations), smk.input.eval_prompts, smk.input.reference_model,
                     smk.params.settings, device())
-    write_parquet(samples, smk.output.samples)
-    metrics = cell_metrics(samples, task=smk.wildcards.task, **smk.params.identity)
-    write_json(metrics, smk.output.metrics)
-    print(metrics)
+    print(write_evaluation(samples, smk.wildcards.task, smk.params.identity, smk.output.samples, smk.output.metrics))

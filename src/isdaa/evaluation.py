@@ -13,8 +13,9 @@ import pandas as pd
 
 from isdaa import modeling
 from isdaa.gold import make_scorer
-from isdaa.io import require_columns
+from isdaa.io import require_columns, write_json, write_parquet
 from isdaa.logprobs import sequence_logps
+from isdaa.metrics import cell_metrics
 from isdaa.sampling import SamplingSettings, request_seed, sampler_for
 from isdaa.tokenization import decode_responses
 
@@ -33,15 +34,15 @@ def generate(model_dir, eval_prompts_path, settings: dict, seed: int, device: st
     """Samples of the policy in `model_dir` (`settings`: `isdaa.config.evaluation_settings`)."""
     evaluation, sampling = settings["evaluation"], settings["sampling"]
     prompts = read_eval_prompts(eval_prompts_path, evaluation["max_prompts"])
+    tokenizer = modeling.load_tokenizer(model_dir)
     sampler = sampler_for(model_dir, settings["model"], sampling, evaluation["batch_size"], list(prompts["prompt_ids"]),
-                          evaluation["max_new_tokens"], device)
+                          evaluation["max_new_tokens"], device, tokenizer)
     samples = sampler.sample(
         list(prompts["prompt_ids"]), [request_seed(seed, p) for p in prompts["prompt_id"]],
         SamplingSettings(n=evaluation["samples_per_prompt"], temperature=evaluation["temperature"],
                          top_p=evaluation["top_p"], max_new_tokens=evaluation["max_new_tokens"], seed=seed),
     )
     samples.insert(0, "prompt_id", prompts["prompt_id"].to_numpy()[samples.pop("prompt_idx")])
-    tokenizer = modeling.load_tokenizer(model_dir)
     samples["response"], _ = decode_responses(tokenizer, samples["response_ids"], sampler.spec.end_token_ids)
     return samples[GENERATION_COLUMNS]
 
@@ -65,3 +66,11 @@ def score(generations: pd.DataFrame, eval_prompts_path, reference_model_dir, set
     samples["gold"] = scorer.score(list(samples["prompt"]), list(samples["response"]), list(samples["finished"]))
     samples["length"] = [len(ids) - int(done) for ids, done in zip(samples["response_ids"], samples["finished"])]
     return samples[SAMPLE_COLUMNS]
+
+
+def write_evaluation(samples: pd.DataFrame, task: str, identity: dict, samples_path, metrics_path) -> dict:
+    """Write scored samples and their `metrics.json` (`identity`: method, beta, seed, epoch)."""
+    metrics = cell_metrics(samples, task=task, **identity)
+    write_parquet(samples, samples_path)
+    write_json(metrics, metrics_path)
+    return metrics

@@ -47,6 +47,25 @@ def write_json(obj, path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def write_text(text: str, path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def replace_block(path: Path, name: str, body: str) -> str:
+    """Replace the block `<!-- name:begin -->...<!-- name:end -->` of a markdown file with
+    `body` (appended when the file has none): generated numbers in docs."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    path.write_text(text)
+    return block
+
+
 def write_yaml(obj, path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(obj, sort_keys=False))

@@ -55,20 +55,11 @@ BETA_LINESTYLES = ["-", "--", ":", "-."]
 # ---------------------------------------------------------------------------- settings
 
 
-def method_family(spec: dict) -> str:
-    """A method's panel: its DAA when it is that DAA alone or with importance sampling
-    (`is_eps`) only, else "baselines" (another modifier or training overrides)."""
-    from isdaa.config import LOSS_MODIFIERS
-
-    others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
-    return spec["daa"] if not others and not spec.get("training") else "baselines"
-
-
 def plot_settings(task: dict, kl_estimator: str = "kl_k3") -> dict:
     """What the figures need of a resolved task config (`isdaa.config.task_config`):
     the KL estimate to plot, the task's name, its grid's methods in the config's order
     (name, legend label, DAA, family, is_eps) and the clip-ablation series."""
-    from isdaa.config import eps_ablation
+    from isdaa.config import eps_ablation, method_family
 
     methods = []
     for name in task["grid"]["methods"]:

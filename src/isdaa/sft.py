@@ -33,7 +33,9 @@ def train_sft(base_model, sft_data_path, output_dir, settings: dict, model_setti
     `enabled: false`, the base model is the SFT policy and is saved as it is."""
     from trl import SFTConfig, SFTTrainer
 
-    tokenizer = modeling.load_tokenizer(base_model)
+    # `model.tokenizer` replaces the checkpoint's own; it is saved with the SFT policy,
+    # which every later stage loads.
+    tokenizer = modeling.load_tokenizer(model_settings.get("tokenizer") or base_model)
     model = modeling.load_policy(base_model, model_settings, device(), dtype="float32")
     if not settings["enabled"]:
         modeling.save(model, tokenizer, output_dir)

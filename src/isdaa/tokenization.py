@@ -4,9 +4,8 @@ A prompt is encoded by the task's prompt format: `raw` (its text is the exact to
 sequence, as in the toy) or `chat` (a user message through the tokenizer's chat
 template, ending in the generation prompt). A response is a list of token ids that
 includes its end token when it ended. Sampled responses keep the ids they were sampled
-as; only responses that exist as text (SFT demonstrations, a dataset's pairs) are
-encoded, as `encode(text) + [end token]`. Nothing is decoded and encoded again, so
-every log-prob is computed on exactly the tokens that were sampled.
+as: nothing is decoded and encoded again, so every log-prob is computed on exactly the
+tokens that were sampled.
 """
 
 from __future__ import annotations
@@ -24,11 +23,6 @@ def encode_prompts(tokenizer, prompts: list[str], prompt_format: str, system_pro
         encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         out.append(list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded))
     return out
-
-
-def encode_responses(tokenizer, responses: list[str], end_token_id: int) -> list[list[int]]:
-    """Token ids of finished responses given as text: the text's tokens, then the end token."""
-    return [list(ids) + [end_token_id] for ids in tokenizer(list(responses), add_special_tokens=False)["input_ids"]]
 
 
 def split_response(ids: list[int], end_token_ids) -> tuple[list[int], bool]:

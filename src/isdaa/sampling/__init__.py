@@ -72,7 +72,7 @@ class ModelSpec:
     attn_implementation: str | None = None  # transformers' attention kernel (hf backend)
 
 
-def model_spec(path, settings: dict, device: str, max_model_len: int | None = None) -> ModelSpec:
+def model_spec(path, settings: dict, device: str, max_model_len: int | None = None, tokenizer=None) -> ModelSpec:
     """The ModelSpec of a saved policy run with a task's model settings
     (`isdaa.config.model_settings`): end and disallowed tokens come from the checkpoint's
     generation config and tokenizer, so every stage agrees on them."""
@@ -80,7 +80,7 @@ def model_spec(path, settings: dict, device: str, max_model_len: int | None = No
 
     from isdaa.modeling import load_tokenizer, torch_dtype
 
-    tokenizer = load_tokenizer(path)
+    tokenizer = tokenizer or load_tokenizer(path)
     try:
         generation = GenerationConfig.from_pretrained(path)
     except OSError:  # a checkpoint without generation_config.json
@@ -97,11 +97,12 @@ def model_spec(path, settings: dict, device: str, max_model_len: int | None = No
 
 
 def sampler_for(path, settings: dict, sampling: dict, batch_size: int, prompt_ids, max_new_tokens: int,
-                device: str) -> Sampler:
+                device: str, tokenizer=None) -> Sampler:
     """The sampler a task's `sampling` section asks for, for a policy saved at `path`
-    (`settings`: the task's model settings) and the prompts it will sample."""
+    (`settings`: the task's model settings) and the prompts it will sample; `tokenizer`,
+    when the caller has loaded it already."""
     max_len = sampling["vllm_max_model_len"] or max(map(len, prompt_ids)) + max_new_tokens
-    spec = model_spec(path, settings, device, max_len if sampling["backend"] == "vllm" else None)
+    spec = model_spec(path, settings, device, max_len if sampling["backend"] == "vllm" else None, tokenizer)
     if sampling["backend"] == "hf":
         return make_sampler("hf", spec, batch_size, seed_scope=sampling["seed_scope"])
     options = {}
