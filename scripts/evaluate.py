@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 
 from isdaa.evaluation import generate, score, write_evaluation
 from isdaa.io import write_parquet
+from isdaa.layout import parse_study
 from isdaa.rule import logged
 from isdaa.runtime import device
 
@@ -15,4 +16,4 @@ with logged(smk, seed=smk.params.seed):
                            device())
     write_parquet(generations, smk.output.generations)
     samples = score(generations, smk.input.eval_prompts, smk.input.reference_model, smk.params.scoring, device())
-    print(write_evaluation(samples, smk.wildcards.task, smk.params.identity, smk.output.samples, smk.output.metrics))
+    print(write_evaluation(samples, parse_study(smk.wildcards.task)[0], smk.params.identity, smk.output.samples, smk.output.metrics))

@@ -11,5 +11,11 @@ from isdaa.rule import logged
 
 smk = snakemake  # noqa: F821
 with logged(smk):
-    tables = {name: pd.read_csv(smk.input[name]) for name in ("summary", "dynamics", "train_logs")}
-    save(FIGURES[smk.wildcards.figure](tables, smk.params.settings), [smk.output.pdf, smk.output.png])
+    # cells.csv (per seed, per regime) for regime_map; other figures' rules may not list it.
+    names = ("summary", "dynamics", "train_logs") + (("cells",) if "cells" in smk.input.keys() else ())  # noqa: SIM118
+    tables = {name: pd.read_csv(smk.input[name]) for name in names}
+    settings = dict(smk.params.settings)
+    facts = getattr(smk.params, "facts", None) or {}
+    if facts.get("eval_prompts"):  # for titles that say how many prompts a point averages
+        settings.setdefault("eval_prompts", facts["eval_prompts"])
+    save(FIGURES[smk.wildcards.figure](tables, settings), [smk.output.pdf, smk.output.png])

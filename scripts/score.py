@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 import pandas as pd
 
 from isdaa.evaluation import score, write_evaluation
+from isdaa.layout import parse_study
 from isdaa.rule import logged
 from isdaa.runtime import device
 
@@ -15,4 +16,4 @@ smk = snakemake  # noqa: F821
 with logged(smk):
     samples = score(pd.read_parquet(smk.input.generations), smk.input.eval_prompts, smk.input.reference_model,
                     smk.params.settings, device())
-    print(write_evaluation(samples, smk.wildcards.task, smk.params.identity, smk.output.samples, smk.output.metrics))
+    print(write_evaluation(samples, parse_study(smk.wildcards.task)[0], smk.params.identity, smk.output.samples, smk.output.metrics))

@@ -12,7 +12,7 @@ def test_config_readme_matches_schema():
 SCHEMA_KEYWORDS = {
     "$schema", "$ref", "type", "description", "default", "enum", "minimum", "maximum", "exclusiveMinimum",
     "items", "minItems", "uniqueItems", "properties", "additionalProperties", "required", "minProperties",
-    "maxProperties", "minLength",
+    "maxProperties", "minLength", "propertyNames", "pattern",
     "definitions",
 }
 

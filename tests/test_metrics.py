@@ -57,6 +57,8 @@ def test_read_metrics_keeps_a_new_metric(tmp_path):
 def test_train_logs_carry_their_cell(tmp_path):
     pd.DataFrame({"step": [1, 2], "train_loss": [0.7, 0.6]}).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"step": [1], "train_loss": [0.5]}).to_csv(tmp_path / "b.csv", index=False)
-    logs = read_train_logs([tmp_path / "a.csv", tmp_path / "b.csv"], [("dpo", 0.1, 1), ("is_dpo", 1.0, 2)], "toy")
-    assert list(logs.columns[:5]) == ["task", "method", "beta", "seed", "step"]
+    logs = read_train_logs([tmp_path / "a.csv", tmp_path / "b.csv"],
+                           [("default", "dpo", 0.1, 1), ("lr1e-4", "is_dpo", 1.0, 2)], "toy")
+    assert list(logs.columns[:6]) == ["task", "regime", "method", "beta", "seed", "step"]
     assert logs["method"].tolist() == ["dpo", "dpo", "is_dpo"] and logs["seed"].tolist() == [1, 1, 2]
+    assert logs["regime"].tolist() == ["default", "default", "lr1e-4"]

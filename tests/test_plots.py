@@ -30,7 +30,26 @@ SMALL_MULTIPLES = ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta")
 
 
 def demo_tables() -> dict:
-    return {name: pd.read_csv(DATA / f"{name}.csv") for name in ("summary", "dynamics", "train_logs")}
+    tables = {name: pd.read_csv(DATA / f"{name}.csv") for name in ("summary", "dynamics", "train_logs")}
+    return {**tables, "cells": cells_from_summary(tables["summary"])}
+
+
+def cells_from_summary(summary: pd.DataFrame, seeds=(1,), regimes=("default",), noise: float = 0.0) -> pd.DataFrame:
+    """A cells table (one row per policy, as cells.csv) from a summary's means: each seed
+    the means plus noise on the trained cells' gold, each later regime a little lower;
+    one SFT row per regime."""
+    rng = np.random.default_rng(0)
+    means = summary.rename(columns={c: c.removesuffix("_mean") for c in summary if c.endswith("_mean")})
+    means = means[[c for c in means if not c.endswith("_std") and c != "n_seeds"]]
+    frames = []
+    for i, regime in enumerate(regimes):
+        for seed in seeds:
+            trained = means["method"] != "sft"
+            frame = means[trained | (seed == seeds[0])].assign(regime=regime, seed=seed)
+            frame.loc[frame["method"] != "sft", "gold_reward"] += (
+                noise * rng.standard_normal(int(trained.sum())) - 0.03 * i)
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def demo_task() -> dict:
@@ -70,7 +89,9 @@ def full_tables() -> dict:
     dynamics = pd.concat([demo["dynamics"]] + [demo["dynamics"].query("method != 'sft'").assign(beta=b)
                                                 for b in (0.1, 1.0)])
     logs = pd.concat([demo["train_logs"]] + [demo["train_logs"].assign(beta=b) for b in (0.1, 1.0)])
-    return {"summary": summary_rows(task), "dynamics": dynamics, "train_logs": logs}
+    summary = summary_rows(task)
+    cells = cells_from_summary(summary, seeds=(1, 2, 3), regimes=("default", "lr 1e-4, 1 epoch"), noise=0.05)
+    return {"summary": summary, "dynamics": dynamics, "train_logs": logs, "cells": cells}
 
 
 CASES = {
@@ -98,7 +119,13 @@ def draw(fig) -> list[tuple[Text, object]]:
 
 
 def legends(fig) -> list:
-    return list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    """Every legend: the figure's, its subfigures' (nested) and its axes'."""
+    found, stack = [], [fig]
+    while stack:
+        sub = stack.pop(0)
+        found += list(sub.legends)
+        stack += list(getattr(sub, "subfigs", []))
+    return found + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
 
 
 def legend_labels(fig) -> list[str]:

@@ -123,3 +123,37 @@ def test_batch_scope_keeps_the_toy_streams_and_the_schema(chat):
     rescored = sequence_logps(sampler.model, [prompt_ids[i] for i in a["prompt_idx"]], list(a["response_ids"]),
                               pad_token_id=spec.pad_token_id)
     np.testing.assert_allclose(a["policy_logp"], rescored, atol=1e-6)
+
+
+class _ByIndex:
+    """A gold scorer that orders responses by their position: every pair has a winner."""
+
+    def score(self, prompts, responses, finished):
+        return np.arange(len(responses), dtype=np.float64)
+
+
+def test_off_policy_pairs_carry_behaviour_log_probs_at_their_sampling_temperature(chat):
+    """Pairs sampled at T != 1 (an off-policy regime) record log mu(y|x) of the tempered
+    policy that sampled them, not the reference's log-prob: the IS weight's denominator."""
+    import pandas as pd
+
+    from isdaa.preferences import make_preferences
+
+    spec, tokenizer, prompt_ids, _ = chat
+    sampler = make_sampler("hf", spec, batch_size=4)
+    prompts = pd.DataFrame({"prompt_id": [f"p{i}" for i in range(len(PROMPTS))], "prompt": PROMPTS,
+                            "split": ["train"] * (len(PROMPTS) - 1) + ["eval"], "prompt_ids": prompt_ids})
+    settings = {"seed": 5, "samples_per_prompt": 2, "temperature": 0.25, "max_new_tokens": 8, "labeling": "argmax",
+                "batch_size": 4}
+    pairs, _ = make_preferences(sampler, prompts, _ByIndex(), settings,
+                                decode=lambda ids: decode_responses(tokenizer, ids, spec.end_token_ids),
+                                behavior_model=sampler.model)
+    assert len(pairs)
+    with torch.no_grad():
+        for row in pairs.itertuples():
+            ids = torch.tensor([list(row.prompt_ids) + list(row.chosen_ids)])
+            logits = sampler.model(ids).logits[0, len(row.prompt_ids) - 1 : -1].float()
+            tempered = torch.log_softmax(logits / 0.25, -1).gather(1, ids[0, len(row.prompt_ids):, None]).sum()
+            plain = torch.log_softmax(logits, -1).gather(1, ids[0, len(row.prompt_ids):, None]).sum()
+            assert row.behavior_chosen_logp == pytest.approx(tempered.item(), abs=1e-4)
+            assert abs(row.behavior_chosen_logp - plain.item()) > 1e-3

@@ -106,13 +106,13 @@ def _plot(args) -> int:
     if not summary.exists():
         sys.exit(f"error: {summary} not found (--summary)")
     tables = {"summary": read(summary)}
-    for name in ("dynamics", "train_logs"):
+    for name in ("cells", "dynamics", "train_logs"):
         # Beside the summary by default, in its format: results/<task>/tables/dynamics.csv.
         path = Path(getattr(args, name) or summary.with_name(f"{name}{summary.suffix}"))
         if path.exists():
             tables[name] = read(path)
-        elif args.figure == "training_dynamics":
-            sys.exit(f"error: {path} not found: figure training_dynamics needs the {name} table "
+        elif args.figure == "training_dynamics" or (args.figure == "regime_map" and name == "cells"):
+            sys.exit(f"error: {path} not found: figure {args.figure} needs the {name} table "
                      f"(--{name.replace('_', '-')})")
         else:
             tables[name] = pd.DataFrame(columns=["task", "method", "beta", "seed"])
@@ -120,14 +120,16 @@ def _plot(args) -> int:
         args.config = "config/config.yaml"
     task = args.task
     if args.config:
-        from isdaa.config import load_config, task_config
+        from isdaa.config import load_config, regime_map_settings, task_config, with_all_methods
 
         study = load_config(args.config)
         task = task or study["headline_task"]
         if task not in study["tasks"]:
             sys.exit(f"error: {args.config} has no task {task!r}; tasks: {sorted(study['tasks'])}")
         kl = args.kl_estimator or study.get("plots", {}).get("kl_estimator", "kl_k3")
-        settings = {**study.get("plots", {}), **plot_settings(task_config(study, task), kl)}
+        resolved = task_config(study, task)
+        settings = {**study.get("plots", {}), **plot_settings(with_all_methods(resolved), kl),
+                    **regime_map_settings(resolved)}
     else:
         # No config: the table's methods in its order, under their raw names.
         settings = {"kl_estimator": args.kl_estimator or "kl_k3", "task": task, "methods": [], "eps": {}}
@@ -147,7 +149,24 @@ def _table(args) -> int:
 
     from isdaa.metrics import markdown_table
 
-    print(markdown_table(pd.read_csv(args.summary)))
+    summary = pd.read_csv(args.summary)
+    if "verdict" not in summary.columns:
+        print(markdown_table(summary))
+        return 0
+    # A regime map's summary (tables/regime_map_summary.csv), with the config's labels.
+    from isdaa.config import load_config, regime_map_settings, task_config
+    from isdaa.io import replace_block
+    from isdaa.regime_map import markdown_summary
+
+    study = load_config(args.config)
+    task = task_config(study, args.task or study["headline_task"])
+    regimes = {r["name"]: r["label"] for r in regime_map_settings(task)["regimes"]}
+    labels = {name: spec.get("label", name) for name, spec in task["methods"].items()}
+    body = markdown_summary(summary, labels, regimes)
+    print(body)
+    if args.output:
+        replace_block(Path(args.output), "regime-map-table", f"Command: `python -m isdaa table --summary "
+                      f"{args.summary} --config {args.config}`.\n\n{body}")
     return 0
 
 
@@ -172,6 +191,7 @@ def main(argv=None) -> int:
     plot.add_argument("--output", required=True, help="file name; its extension picks the format (pdf, png, svg)")
     plot.add_argument("--figure", default="kl_tradeoff", choices=list(FIGURES),
                       help="which figure (default: kl_tradeoff)")
+    plot.add_argument("--cells", help="cells table (per seed and regime), for regime_map (default: beside --summary)")
     plot.add_argument("--dynamics", help="dynamics table, for training_dynamics (default: beside --summary)")
     plot.add_argument("--train-logs", dest="train_logs",
                       help="training-log table, for training_dynamics (default: beside --summary)")
@@ -182,7 +202,11 @@ def main(argv=None) -> int:
     plot.add_argument("--kl-estimator", choices=["kl_k3", "kl_k1"],
                       help="KL estimate on the axes (default: the config's plots.kl_estimator, else kl_k3)")
     table = sub.add_parser("table", help="the summary table as markdown (mean +- std over seeds)")
-    table.add_argument("--summary", default="results/tables/summary.csv")
+    table.add_argument("--summary", default="results/tables/summary.csv",
+                       help="summary.csv, or a regime map's regime_map_summary.csv")
+    table.add_argument("--config", default="config/config.yaml", help="labels of a regime map's methods and regimes")
+    table.add_argument("--task", help="the config's task (default: its headline task)")
+    table.add_argument("--output", help="markdown file whose regime-map-table block is replaced (regime maps)")
     facts = sub.add_parser("facts", help="the numbers docs quote about a run (pairs, steps, label noise, ...)")
     facts.add_argument("--results", default="results")
     facts.add_argument("--task", help="default: the headline task of --config")

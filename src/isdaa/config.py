@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from isdaa.layout import Cell, Layout, format_beta, snapshot_name  # noqa: F401 (re-exported)
+from isdaa.layout import DEFAULT_REGIME, Cell, Layout, format_beta, snapshot_name, study_name  # noqa: F401
 from isdaa.losses import LossSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -150,6 +150,7 @@ def validate_config(config: dict) -> dict:
         _check_model(task, key)
         _check_gold(task, key)
         _check_sampling(task, key)
+        _check_regimes(task, key, schema, config)
         if "toy" in task["data"]:
             from isdaa.tasks.toy import check_task
 
@@ -216,6 +217,39 @@ def _check_grid(task: dict, key: str) -> None:
     if dynamics["methods"] and not dynamics_cells(task):
         raise ConfigError(f"config key {key}.dynamics: methods {dynamics['methods']}, betas {dynamics['betas']} "
                           f"and seeds {dynamics['seeds']} select no cell of the grid ({len(grid(task))} cells)")
+
+
+def _check_regimes(task: dict, key: str, schema: dict, config: dict) -> None:
+    """Each regime's sections, merged over the task's, must be valid sections (errors name
+    the regime's key); its grid, methods' training and losses are checked like a task's."""
+    definitions = schema["properties"]["tasks"]["additionalProperties"]["properties"]
+    for name, overrides in task["regimes"].items():
+        where = f"{key}.regimes.{name}"
+        if name == DEFAULT_REGIME and set(overrides) & set(DATA_SECTIONS):
+            raise ConfigError(f"config key {where}: the `default` regime lives at the task's own folders and "
+                              f"reads the task's own data; give its {sorted(set(overrides) & set(DATA_SECTIONS))} "
+                              "overrides to a regime of another name")
+        for section in REGIME_SECTIONS:
+            if section not in overrides:
+                continue
+            merged = merge(task[section], overrides[section])
+            for error in jsonschema.Draft202012Validator(definitions[section]).iter_errors(merged):
+                raise _schema_error(error, f"{where}.{section}.")
+            overrides[section] = _coerce_numbers(overrides[section], definitions[section])
+            config["tasks"][task["name"]]["regimes"][name][section] = copy.deepcopy(overrides[section])
+        study = studies(task)[study_name(task["name"], name)]
+        section = definitions["preference_training"]
+        _check_method_training(study, section, where, config)
+        _check_grid(study, where)
+        _check_losses(study, where, config)
+        _check_gold(study, where)
+    pairs = task["regime_map"]["pairs"] or {}
+    methods = grid_methods(task)
+    for variant, baseline in pairs.items():
+        for name in (variant, baseline):
+            if name not in methods:
+                raise ConfigError(f"config key {key}.regime_map.pairs.{variant}: {name!r} is in no regime's "
+                                  f"grid.methods {methods}")
 
 
 def _check_model(task: dict, key: str) -> None:
@@ -325,6 +359,9 @@ def task_config(config: dict, name: str) -> dict:
     task["name"] = name
     task["methods"] = {**copy.deepcopy(config["methods"]), **task.get("methods", {})}
     task["results_dir"] = config.get("results_dir", "results")
+    # The task's own folder is a study too: the default regime's, and the data of every
+    # regime that keeps the task's data sections.
+    task.update(regime=DEFAULT_REGIME, regime_label=DEFAULT_REGIME, study=name, data_study=name)
     return task
 
 
@@ -332,14 +369,58 @@ def tasks(config: dict) -> dict[str, dict]:
     return {name: task_config(config, name) for name in config["tasks"]}
 
 
+# ---------------------------------------------------------------------------- regimes
+
+# What a regime may override. The data sections change the preference pairs (and the gold
+# reward that labels and scores them); the others change only how cells train.
+DATA_SECTIONS = ("preference_data", "gold")
+REGIME_SECTIONS = (*DATA_SECTIONS, "preference_training", "grid", "dynamics")
+
+
+def regimes(task: dict) -> dict[str, dict]:
+    """A task's regimes (name -> overrides), in config order; one `default` regime
+    without overrides when the task names none."""
+    return task.get("regimes") or {DEFAULT_REGIME: {}}
+
+
+def studies(task: dict) -> dict[str, dict]:
+    """Every regime of a task as a self-contained study config: the task with the regime's
+    sections merged in, plus `regime`, `regime_label`, `study` (its folder, see
+    `study_name`) and `data_study` (the folder whose preference data it trains on: the
+    task's own when its data sections equal the task's, else the first regime's with
+    the same data sections, so that regimes differing only in training share pairs)."""
+    def data_key(config):
+        return repr(canonical({k: config[k] for k in DATA_SECTIONS}))
+
+    owners = {data_key(task): task["name"]}
+    out = {}
+    for name, overrides in regimes(task).items():
+        study = copy.deepcopy(task)
+        for section in REGIME_SECTIONS:
+            if section in overrides:
+                study[section] = merge(task[section], overrides[section])
+        study_folder = study_name(task["name"], name)
+        study.update(regime=name, regime_label=overrides.get("label", name), study=study_folder,
+                     data_study=owners.setdefault(data_key(study), study_folder))
+        out[study_folder] = study
+    return out
+
+
+def task_cells(task: dict) -> list[Cell]:
+    """Every cell of every regime of a task."""
+    return [cell for study in studies(task).values() for cell in grid(study)]
+
+
 def grid(task: dict) -> list[Cell]:
-    """Every cell of a task: each method over its betas and seeds (`grid.per_method` overrides)."""
+    """Every cell of a study (one regime of a task, see `studies`): each method over its
+    betas and seeds (`grid.per_method` overrides)."""
     g = task["grid"]
     cells = []
     for method in g["methods"]:
         override = g.get("per_method", {}).get(method, {})
         betas, seeds = override.get("betas", g["betas"]), override.get("seeds", g["seeds"])
-        cells += [Cell(task["name"], method, format_beta(b), int(s)) for b, s in itertools.product(betas, seeds)]
+        cells += [Cell(task["study"], method, format_beta(b), int(s), task["regime"])
+                  for b, s in itertools.product(betas, seeds)]
     return cells
 
 
@@ -358,10 +439,16 @@ def method_training(task: dict, method: str) -> dict:
 LOSS_MODIFIERS = [f.name for f in fields(LossSpec) if f.name not in ("daa", "beta")]
 
 
+# Loss options added after results existed: a cell's settings hold them only when they
+# differ from the default, so that cells trained before they existed stay cached.
+OPTIONAL_LOSS_DEFAULTS = {"is_weights": "sequence", "is_clip": "upper", "is_normalize": "none"}
+
+
 def loss_settings(task: dict, method: str, beta: str) -> dict:
     """The `isdaa.losses.LossSpec` fields of a method at one beta."""
     spec = task["methods"][method]
-    return {"daa": spec["daa"], "beta": float(beta), **{k: spec[k] for k in LOSS_MODIFIERS if k in spec}}
+    return {"daa": spec["daa"], "beta": float(beta),
+            **{k: spec[k] for k in LOSS_MODIFIERS if k in spec and spec[k] != OPTIONAL_LOSS_DEFAULTS.get(k, ...)}}
 
 
 def method_labels(task: dict, methods=None) -> dict:
@@ -378,8 +465,9 @@ def snapshot_epochs(epochs: float, per_epoch: int) -> list[float]:
 
 def method_family(spec: dict) -> str:
     """A method's family: its DAA when it is that DAA alone or with importance sampling
-    (`is_eps`) only, else "baselines" (another modifier or training overrides)."""
-    others = [k for k in LOSS_MODIFIERS if k != "is_eps" and spec.get(k) not in (None, False, 0, 0.0)]
+    (`is_eps` and the `is_*` options) only, else "baselines" (another modifier or
+    training overrides)."""
+    others = [k for k in LOSS_MODIFIERS if not k.startswith("is_") and spec.get(k) not in (None, False, 0, 0.0)]
     return spec["daa"] if not others and not spec.get("training") else "baselines"
 
 
@@ -401,9 +489,13 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
     train --config` reruns the cell from this alone. Evaluation settings are not part of
     it (editing them must not retrain the cell)."""
     layout = Layout(task["results_dir"])
-    cell = Cell(task["name"], method, format_beta(beta), int(seed))
+    cell = Cell(task["study"], method, format_beta(beta), int(seed), task["regime"])
+    # The default regime's cells keep the settings they had before regimes existed (no
+    # `regime` key), so that their cached results stay valid.
+    regime = {} if task["regime"] == DEFAULT_REGIME else {"regime": task["regime"]}
     return {
         "name": cell.name,
+        **regime,
         "task": task["name"],
         "method": method,
         "beta": float(beta),
@@ -413,8 +505,8 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
         "model": model_settings(task),
         "paths": {
             "sft_model": layout.sft_model(task["name"]),
-            "preferences": layout.data("preferences.parquet", task["name"]),
-            "reference_logps": layout.reference_logps(task["name"]),
+            "preferences": layout.data("preferences.parquet", task["data_study"]),
+            "reference_logps": layout.reference_logps(task["data_study"]),
             "model": layout.cell_of(cell, "model"),
             "train_log": layout.cell_of(cell, "train_log.csv"),
             "checkpoints": layout.checkpoints(cell),
@@ -434,11 +526,37 @@ def scoring_settings(task: dict) -> dict:
     return {"gold": task["gold"], "model": model_settings(task), "batch_size": task["evaluation"]["batch_size"]}
 
 
+def grid_methods(task: dict) -> list[str]:
+    """The methods of every regime's grid, in config order."""
+    return list(dict.fromkeys(m for study in studies(task).values() for m in study["grid"]["methods"]))
+
+
+def with_all_methods(task: dict) -> dict:
+    """The task with `grid.methods` holding every regime's methods (for legends and labels)."""
+    return {**task, "grid": {**task["grid"], "methods": grid_methods(task)}}
+
+
+def regime_map_settings(task: dict) -> dict:
+    """What `regime_map.pdf` needs of the config: the regimes (name, label) in config
+    order and the (variant, baseline) pairs it compares."""
+    from isdaa.regime_map import default_pairs
+
+    pairs = task["regime_map"]["pairs"]
+    if pairs is None:
+        pairs = dict(default_pairs(task["methods"], grid_methods(task)))
+    return {"regimes": [{"name": s["regime"], "label": s["regime_label"]} for s in studies(task).values()],
+            "regime_pairs": [{"method": v, "baseline": b} for v, b in pairs.items()]}
+
+
 def task_figures(task: dict, names) -> list[str]:
-    """The figures a task can show meaningfully, among `names`: the clip ablation needs
-    two clip values or more, the training dynamics at least one `dynamics` cell."""
+    """The figures a task can show meaningfully, among `names`: a task with regimes shows
+    the regime map (its per-regime panels replace the single-study figures), a task
+    without shows the rest; the clip ablation needs two clip values or more, the
+    training dynamics at least one `dynamics` cell."""
+    if task.get("regimes"):
+        return [n for n in names if n == "regime_map"]
     eps = {e for e in eps_ablation(task).values() if e is not None}
-    skip = set()
+    skip = {"regime_map"}
     if len(eps) < 2:
         skip.add("is_eps_ablation")
     if not dynamics_cells(task):
@@ -448,11 +566,12 @@ def task_figures(task: dict, names) -> list[str]:
 
 def figure_facts(task: dict) -> dict:
     """What the figures of a task are drawn from, for their captions."""
-    cells = grid(task)
+    cells = task_cells(task)
     evaluation = task["evaluation"]
     prompts = evaluation["max_prompts"] or task["data"].get("toy", {}).get("n_eval_prompts")
     return {
         "cells": len(cells),
+        "regimes": len(studies(task)),
         "methods": len({c.method for c in cells}),
         "seeds": sorted({c.seed for c in cells}),
         "eval_prompts": prompts,

@@ -2,13 +2,17 @@
 
 Each function returns a concrete path when given values, and the Snakemake wildcard
 pattern when its arguments are left at their defaults (`"{task}"`, `"{method}"`, ...),
-so the rules, the cell configs and the readers share one definition.
+so the rules, the cell configs and the readers share one definition. The `task`
+argument is a study's folder: a task (its default regime) or `<task>/regimes/<regime>`.
 
     results/<task>/data/            sft.parquet, prompts.parquet, preferences.parquet, eval_prompts.parquet
     results/<task>/base_model/      a model a rule builds (the toy's); checkpoints from the hub are not copied
     results/<task>/sft/model/       the SFT (reference) policy
     results/<task>/reference_logps.parquet
     results/<task>/<method>/beta<b>/seed<s>/          a grid cell (config.yaml, model/, train_log.csv, snapshots/)
+    results/<task>/regimes/<regime>/                  a regime's study: its cells, as above, and (when its
+                                                      preference data differ from the task's) its data/,
+                                                      reference_logps.parquet and sft/ evaluation
     results/<task>/<run>/           a policy under evaluation: `sft`, a cell, or `<cell>/epoch<e>` (a snapshot):
                                     generations.parquet, samples.parquet, metrics.json
     results/<task>/tables/ figures/ every table and figure of the task
@@ -21,11 +25,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SFT_RUN = "sft"
+DEFAULT_REGIME = "default"
+REGIMES_FOLDER = "regimes"
 
 
 def format_beta(beta) -> str:
     """The beta of a folder name: `beta0.05`. Short and stable across YAML spellings."""
     return f"{float(beta):g}"
+
+
+def study_name(task: str, regime: str) -> str:
+    """The folder of one regime of a task under the results: the task's own for the
+    default regime (the layout of configs without regimes), else `<task>/regimes/<regime>`."""
+    return task if regime == DEFAULT_REGIME else f"{task}/{REGIMES_FOLDER}/{regime}"
+
+
+def parse_study(study: str) -> tuple[str, str]:
+    """(task, regime) of a study folder: the inverse of `study_name`."""
+    task, _, regime = study.partition(f"/{REGIMES_FOLDER}/")
+    return task, regime or DEFAULT_REGIME
 
 
 def snapshot_name(epoch) -> str:
@@ -34,12 +52,15 @@ def snapshot_name(epoch) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid cell. `beta` is kept as its folder spelling (see `format_beta`)."""
+    """One grid cell. `task` is the folder of its study under the results (the task's
+    own, or `<task>/regimes/<regime>`); `beta` is kept as its folder spelling (see
+    `format_beta`)."""
 
     task: str
     method: str
     beta: str
     seed: int
+    regime: str = "default"
 
     @property
     def name(self) -> str:

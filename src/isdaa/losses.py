@@ -14,6 +14,9 @@ act on the logit or on the per-pair loss, so every one composes with every DAA:
     length term (R-DPO)  h <- h + (alpha / beta) * (lc - lr)           i.e. beta*h + alpha*(lc - lr)
     SFT term (RPO)       loss <- loss + eta * beta * (-pc)
     importance sampling  loss <- w * loss,  w = sg(exp(min((pc - bc) + (pr - br), 2 eps)))
+      is_weights: token         log w = (pc - bc)/lc + (pr - br)/lr   (default sequence: (pc - bc) + (pr - br))
+      is_clip: two_sided        w = sg(exp(clip(log w, -2 eps, 2 eps)))   (default upper: min(log w, 2 eps))
+      is_normalize: batch_mean  w <- w / mean_batch(w), after the clip   (a micro-batch under gradient accumulation)
 
 To add a DAA, write one function of (h, beta) and decorate it with ``@register_daa("name")``.
 """
@@ -68,15 +71,50 @@ def slic(h: torch.Tensor, beta: float) -> torch.Tensor:
     return F.relu(1.0 - beta * h)
 
 
-def importance_weights(pc, pr, bc, br, eps: float) -> torch.Tensor:
-    """w = exp(min((pc - bc) + (pr - br), 2 eps)), without gradient.
+# Importance-sampling options of `LossSpec`: the allowed values, the default first.
+IS_OPTIONS = {"is_weights": ("sequence", "token"), "is_clip": ("upper", "two_sided"),
+              "is_normalize": ("none", "batch_mean")}
 
-    The joint ratio of the pair, clipped above only; no self-normalisation.
-    """
+
+def check_is_option(field: str, value) -> None:
+    if value not in IS_OPTIONS[field]:
+        raise ValueError(f"LossSpec.{field}: must be one of {list(IS_OPTIONS[field])}, got {value!r}")
+
+
+def importance_log_ratio(pc, pr, bc, br, weights="sequence", chosen_lengths=None, rejected_lengths=None):
+    """log w of each pair, detached: (pc - bc) + (pr - br), or per token (pc - bc)/lc + (pr - br)/lr."""
+    if weights == "sequence":
+        return ((pc - bc) + (pr - br)).detach()
+    if chosen_lengths is None or rejected_lengths is None:
+        raise ValueError("LossSpec.is_weights='token' needs chosen_lengths and rejected_lengths")
+    return ((pc - bc) / chosen_lengths.to(pc.dtype) + (pr - br) / rejected_lengths.to(pr.dtype)).detach()
+
+
+def importance_sampling(pc, pr, bc, br, eps: float, weights="sequence", clip="upper", normalize="none",
+                        chosen_lengths=None, rejected_lengths=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w, clipped): the detached weights (options as in `LossSpec`) and whether each hit a clip bound."""
     import torch
 
-    log_w = (pc - bc) + (pr - br)
-    return torch.exp(torch.clamp(log_w, max=2.0 * eps)).detach()
+    for field, value in (("is_weights", weights), ("is_clip", clip), ("is_normalize", normalize)):
+        check_is_option(field, value)
+    log_w = importance_log_ratio(pc, pr, bc, br, weights, chosen_lengths, rejected_lengths)
+    bound = 2.0 * eps
+    if clip == "upper":
+        w, clipped = torch.exp(torch.clamp(log_w, max=bound)), log_w >= bound
+    else:
+        w, clipped = torch.exp(torch.clamp(log_w, -bound, bound)), (log_w >= bound) | (log_w <= -bound)
+    if normalize == "batch_mean":
+        w = w / w.mean()
+    return w, clipped
+
+
+def importance_weights(pc, pr, bc, br, eps: float, **options) -> torch.Tensor:
+    """w = exp(min((pc - bc) + (pr - br), 2 eps)), without gradient.
+
+    By default the joint ratio of the pair, clipped above only; no self-normalisation.
+    `options` (weights, clip, normalize, chosen_lengths, rejected_lengths) as in `importance_sampling`.
+    """
+    return importance_sampling(pc, pr, bc, br, eps, **options)[0]
 
 
 def chi_link(pc, pr, rc, rr, beta: float, r: float) -> torch.Tensor:
@@ -100,6 +138,11 @@ class LossSpec:
     length_alpha: R-DPO's length coefficient alpha; 0 disables it.
     chi:          use chi-PO's link phi(z) = z + log z instead of log z.
     chi_r:        chi-PO's clip R (beta * logit kept in [-2R, 2R]); only with chi.
+    is_weights:   "sequence" (the pair's joint ratio) or "token" (each response's log-ratio divided by
+                  its length); only with is_eps.
+    is_clip:      "upper" (w <= exp(2 is_eps)) or "two_sided" (also w >= exp(-2 is_eps)); only with is_eps.
+    is_normalize: "none" or "batch_mean" (w / mean(w) over the batch, after the clip); only with is_eps.
+                  Under gradient accumulation the batch is one micro-batch.
     """
 
     daa: str = "dpo"
@@ -109,6 +152,9 @@ class LossSpec:
     length_alpha: float = 0.0
     chi: bool = False
     chi_r: float | None = None
+    is_weights: str = "sequence"
+    is_clip: str = "upper"
+    is_normalize: str = "none"
 
     def __post_init__(self):
         if self.daa not in DAA_LOSSES:
@@ -127,6 +173,11 @@ class LossSpec:
             raise ValueError(f"LossSpec.chi_r: only meaningful with chi=True, got chi_r={self.chi_r!r}")
         if self.chi and not (self.chi_r is not None and self.chi_r > 0):
             raise ValueError(f"LossSpec.chi_r: chi-PO needs a clip R > 0, got {self.chi_r!r}")
+        for field, allowed in IS_OPTIONS.items():
+            value = getattr(self, field)
+            check_is_option(field, value)
+            if value != allowed[0] and self.is_eps is None:
+                raise ValueError(f"LossSpec.{field}: only meaningful with is_eps, got {field}={value!r}")
 
 
 @dataclass
@@ -153,7 +204,7 @@ def preference_loss(
     rejected_lengths: torch.Tensor | None = None,
 ) -> PreferenceLossOutput:
     """The loss of `spec` on a batch of pairs. Without behaviour log-probs the
-    behaviour policy is the reference; lengths are needed only by the length term."""
+    behaviour policy is the reference; lengths are needed only by the length term and token weights."""
     import torch
 
     pc, pr, rc, rr = policy_chosen, policy_rejected, reference_chosen, reference_rejected
@@ -174,7 +225,7 @@ def preference_loss(
     else:
         bc = rc if behavior_chosen is None else behavior_chosen
         br = rr if behavior_rejected is None else behavior_rejected
-        weights = importance_weights(pc, pr, bc, br, spec.is_eps)
-        clipped = ((pc - bc) + (pr - br)).detach() >= 2.0 * spec.is_eps
+        weights, clipped = importance_sampling(pc, pr, bc, br, spec.is_eps, spec.is_weights, spec.is_clip,
+                                               spec.is_normalize, chosen_lengths, rejected_lengths)
         losses = weights * losses
     return PreferenceLossOutput(losses=losses, weights=weights, logits=h.detach(), clipped=clipped)

@@ -55,10 +55,18 @@ def cell_metrics(samples: pd.DataFrame, *, task: str, method: str, beta, seed: i
     }
 
 
+def with_regimes(table: pd.DataFrame, regimes) -> pd.DataFrame:
+    """`table` with a `regime` column (one value per row, or one for all) after `task`."""
+    table = table.copy()
+    table.insert(1 if "task" in table.columns else 0, "regime", regimes)
+    return table
+
+
 def summarize(cells: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds, per (task, method, beta)."""
+    """Mean and standard deviation over seeds, per (task, regime, method, beta)."""
     values = ["gold_reward", "win_rate", "kl_k1", "kl_k3", "mean_length", "malformed_rate"]
-    grouped = cells.groupby(["task", "method", "beta"], dropna=False)[values]
+    keys = ["task", "regime", "method", "beta"] if "regime" in cells.columns else ["task", "method", "beta"]
+    grouped = cells.groupby(keys, dropna=False)[values]
     summary = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
     summary["n_seeds"] = grouped.size()
     return summary.reset_index()
@@ -76,18 +84,19 @@ def read_metrics(paths) -> pd.DataFrame:
 
 
 def read_train_logs(paths, cells, task: str) -> pd.DataFrame:
-    """train_log.csv files of cells as one table, with task, method, beta and seed columns
-    first; `cells` gives the (method, beta, seed) of each path, in order."""
+    """train_log.csv files of cells as one table, with task, regime, method, beta and seed
+    columns first; `cells` gives the (regime, method, beta, seed) of each path, in order."""
     frames = []
-    for path, (method, beta, seed) in zip(paths, cells, strict=True):
+    for path, (regime, method, beta, seed) in zip(paths, cells, strict=True):
         log = pd.read_csv(path)
         log.insert(0, "seed", int(seed))
         log.insert(0, "beta", float(beta))
         log.insert(0, "method", method)
+        log.insert(0, "regime", regime)
         log.insert(0, "task", task)
         frames.append(log)
     if not frames:
-        return pd.DataFrame(columns=["task", "method", "beta", "seed", "step"])
+        return pd.DataFrame(columns=["task", "regime", "method", "beta", "seed", "step"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -98,12 +107,14 @@ def markdown_table(summary: pd.DataFrame) -> str:
         mean, std = row[f"{name}_mean"], row[f"{name}_std"]
         return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
 
-    lines = ["| method | beta | seeds | gold reward | win rate | KL k1 | KL k3 | mean length | malformed |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    order = summary.assign(_sft=summary["method"] != "sft").sort_values(["_sft", "method", "beta"], kind="stable")
+    regimes = _several_regimes(summary)
+    lines = ["| " + ("regime | " if regimes else "") + "method | beta | seeds | gold reward | win rate | KL k1 | "
+             "KL k3 | mean length | malformed |", "|---" * (10 if regimes else 9) + "|"]
+    keys = (["regime"] if regimes else []) + ["_sft", "method", "beta"]
+    order = summary.assign(_sft=summary["method"] != "sft").sort_values(keys, kind="stable")
     for _, row in order.iterrows():
         beta = "-" if pd.isna(row["beta"]) else f"{row['beta']:g}"
-        lines.append(f"| {row['method']} | {beta} | {int(row['n_seeds'])} | {cell(row, 'gold_reward', 3)} | "
+        lines.append("| " + (f"{row['regime']} | " if regimes else "") + f"{row['method']} | {beta} | {int(row['n_seeds'])} | {cell(row, 'gold_reward', 3)} | "
                      f"{cell(row, 'win_rate', 3)} | {cell(row, 'kl_k1', 2)} | {cell(row, 'kl_k3', 2)} | "
                      f"{cell(row, 'mean_length', 2)} | {cell(row, 'malformed_rate', 3)} |")
     return "\n".join(lines)
@@ -114,10 +125,21 @@ SUMMARY_COLUMNS = [("gold_reward", "gold reward", 3), ("win_rate", "win rate", 3
 
 
 def _ordered(table: pd.DataFrame, labels: dict) -> pd.DataFrame:
-    """SFT first, then the methods in the config's order (`labels`), each by beta."""
+    """By regime (in table order) when there are several; within one, SFT first, then the
+    methods in the config's order (`labels`), each by beta."""
     order = {"sft": -1, **{m: i for i, m in enumerate(labels)}}
     rank = table["method"].map(lambda m: order.get(m, len(order)))
-    return table.assign(_rank=rank).sort_values(["_rank", "method", "beta"], kind="stable").drop(columns="_rank")
+    keys = ["_rank", "method", "beta"]
+    if "regime" in table.columns:
+        regimes = {r: i for i, r in enumerate(dict.fromkeys(table["regime"]))}
+        table = table.assign(_regime=table["regime"].map(regimes))
+        keys = ["_regime", *keys]
+    out = table.assign(_rank=rank).sort_values(keys, kind="stable")
+    return out.drop(columns=[k for k in ("_rank", "_regime") if k in out.columns])
+
+
+def _several_regimes(table: pd.DataFrame) -> bool:
+    return "regime" in table.columns and table["regime"].nunique() > 1
 
 
 def summary_display(summary: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:
@@ -125,7 +147,8 @@ def summary_display(summary: pd.DataFrame, labels: dict | None = None) -> pd.Dat
     labels = labels or {}
     rows = []
     for _, row in _ordered(summary, labels).iterrows():
-        out = {"method": "SFT (reference)" if row["method"] == "sft" else labels.get(row["method"], row["method"]),
+        out = {"regime": row["regime"]} if _several_regimes(summary) else {}
+        out |= {"method": "SFT (reference)" if row["method"] == "sft" else labels.get(row["method"], row["method"]),
                "beta": "-" if pd.isna(row["beta"]) else f"{row['beta']:g}", "seeds": int(row["n_seeds"])}
         for name, title, digits in SUMMARY_COLUMNS:
             mean, std = row[f"{name}_mean"], row[f"{name}_std"]
@@ -140,6 +163,8 @@ def cells_display(cells: pd.DataFrame, labels: dict | None = None) -> pd.DataFra
     out = _ordered(cells, labels).copy()
     out["method"] = [("SFT (reference)" if m == "sft" else labels.get(m, m)) for m in out["method"]]
     out["beta"] = ["-" if pd.isna(b) else f"{b:g}" for b in out["beta"]]
+    if "regime" in out.columns and not _several_regimes(out):
+        out = out.drop(columns="regime")
     return out.round({"gold_reward": 3, "gold_reward_std": 3, "win_rate": 3, "kl_k1": 3, "kl_k3": 3,
                       "mean_length": 2, "malformed_rate": 3})
 

@@ -12,13 +12,17 @@ from isdaa.config import (
     evaluation_settings,
     figure_facts,
     grid,
+    grid_methods,
     method_labels,
     method_training,
+    regime_map_settings,
     scoring_settings,
     snapshot_epochs,
+    studies,
     task_figures,
     tasks,
     validate_config,
+    with_all_methods,
 )
 from isdaa.layout import SFT_RUN, Layout, parse_run
 from isdaa.plots import FIGURES, plot_settings
@@ -32,12 +36,21 @@ L = Layout(config["results_dir"])
 TASKS = tasks(config)
 HEADLINE = config["headline_task"]
 RESOURCES = config["resources"]
-CELLS = {name: grid(task) for name, task in TASKS.items()}
+# A study is one regime of a task, in its own folder (the `task` wildcard): the task's
+# own for the default regime, `<task>/regimes/<regime>` otherwise (isdaa.config.studies).
+STUDIES = {sid: study for task in TASKS.values() for sid, study in studies(task).items()}
+TASK_STUDIES = {name: [sid for sid, s in STUDIES.items() if s["name"] == name] for name in TASKS}
+# Any folder the `task` wildcard may name: the studies, and each task's own folder (its
+# SFT model and data, and the pairs of every regime that keeps the task's data).
+CONFIGS = {**TASKS, **STUDIES}
+CELLS = {sid: grid(study) for sid, study in STUDIES.items()}
+# Studies whose folder holds preference pairs (and the SFT policy's evaluation on them).
+DATA_STUDIES = sorted({s["data_study"] for s in STUDIES.values()})
 # Tasks whose base model a rule builds (the toy's), and tasks that sample and score a
 # policy in one job (`evaluation.one_job`).
 BUILT_MODEL_TASKS = [name for name, task in TASKS.items() if "build" in task["model"]]
-ONE_JOB_TASKS = [name for name, task in TASKS.items() if task["evaluation"]["one_job"]]
-TWO_JOB_TASKS = [name for name in TASKS if name not in ONE_JOB_TASKS]
+ONE_JOB_TASKS = [name for name, task in CONFIGS.items() if task["evaluation"]["one_job"]]
+TWO_JOB_TASKS = [name for name in CONFIGS if name not in ONE_JOB_TASKS]
 # The figures each task can show (the clip ablation needs two clip values, the dynamics a cell).
 TASK_FIGURES = {name: task_figures(task, FIGURES) for name, task in TASKS.items()}
 
@@ -54,7 +67,7 @@ METHODS = {m for task in TASKS.values() for m in task["methods"]}
 
 
 wildcard_constraints:
-    task=alternatives(TASKS),
+    task=alternatives(CONFIGS),
     method=alternatives(METHODS),
     beta=alternatives(c.beta for cells in CELLS.values() for c in cells),
     seed=alternatives(c.seed for cells in CELLS.values() for c in cells),
@@ -64,27 +77,59 @@ wildcard_constraints:
 
 
 def task_of(wildcards):
-    return TASKS[wildcards.task]
+    """The config of the study (or task folder) the `task` wildcard names."""
+    return CONFIGS[wildcards.task]
+
+
+def base_task(wildcards):
+    """The task a study belongs to: where its SFT model and prompts are."""
+    return task_of(wildcards)["name"]
+
+
+def sft_model_of(wildcards):
+    return L.sft_model(base_task(wildcards))
+
+
+def data_of(name):
+    """The input function of one of a study's preference-data files (its data study's)."""
+    return lambda wc: L.data(name, task_of(wc)["data_study"])
+
+
+def task_cells(task):
+    """Every cell of a task, over its regimes."""
+    return [cell for sid in TASK_STUDIES[task] for cell in CELLS[sid]]
 
 
 def cell_paths(task, filename, cells=None):
-    return [L.cell_of(cell, filename) for cell in (CELLS[task] if cells is None else cells)]
+    return [L.cell_of(cell, filename) for cell in (task_cells(task) if cells is None else cells)]
 
 
-def snapshot_runs(task):
-    """Every evaluated snapshot of a task (of its `dynamics` cells), as `run` names."""
+def task_dynamics(task):
+    """The `dynamics` cells of every regime of a task."""
+    return [cell for sid in TASK_STUDIES[task] for cell in dynamics_cells(STUDIES[sid])]
+
+
+def task_snapshots(task):
+    """Every evaluated snapshot of a task (of its `dynamics` cells): (cell, run name) pairs."""
     out = []
-    for cell in dynamics_cells(TASKS[task]):
-        training = method_training(TASKS[task], cell.method)
-        out += [f"{cell.name}/epoch{e:g}" for e in snapshot_epochs(training["epochs"], training["snapshots_per_epoch"])]
+    for cell in task_dynamics(task):
+        training = method_training(STUDIES[cell.task], cell.method)
+        out += [(cell, f"{cell.name}/epoch{e:g}")
+                for e in snapshot_epochs(training["epochs"], training["snapshots_per_epoch"])]
     return out
+
+
+def sft_evaluations(task):
+    """{regime: metrics.json of the SFT policy on that regime's evaluation data}."""
+    return {STUDIES[sid]["regime"]: L.run("metrics.json", STUDIES[sid]["data_study"], SFT_RUN)
+            for sid in TASK_STUDIES[task]}
 
 
 def run_model_input(wildcards):
     """What an evaluation waits for: the SFT model, a cell's model, or its snapshots folder."""
     run = parse_run(wildcards.run)
     if run.method is None:
-        return L.sft_model(wildcards.task)
+        return sft_model_of(wildcards)
     cell = L.cell("", wildcards.task, run.method, run.beta, run.seed)
     return f"{cell}/model" if run.epoch is None else f"{cell}/snapshots"
 
@@ -127,4 +172,4 @@ def base_model_input(wildcards):
 
 
 def dynamics_of(wildcards):
-    return dynamics_cells(task_of(wildcards))
+    return task_dynamics(wildcards.task)

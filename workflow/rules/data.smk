@@ -7,6 +7,8 @@ rule prepare_data:
         prompts=L.data("prompts.parquet"),
     params:
         data=lambda wc: canonical(task_of(wc)["data"]),
+    wildcard_constraints:
+        task=alternatives(TASKS),
     log:
         L.log("prepare_data"),
     benchmark:

@@ -8,7 +8,7 @@
 rule sample:
     input:
         model=run_model_input,
-        eval_prompts=rules.label_preferences.output.eval_prompts,
+        eval_prompts=data_of("eval_prompts.parquet"),
     output:
         generations=L.run("generations.parquet"),
     params:
@@ -35,8 +35,8 @@ rule sample:
 rule score:
     input:
         generations=rules.sample.output.generations,
-        eval_prompts=rules.label_preferences.output.eval_prompts,
-        reference_model=rules.sft.output[0],
+        eval_prompts=data_of("eval_prompts.parquet"),
+        reference_model=sft_model_of,
     output:
         samples=L.run("samples.parquet"),
         metrics=L.run("metrics.json"),
@@ -63,8 +63,8 @@ rule score:
 rule evaluate:
     input:
         model=run_model_input,
-        eval_prompts=rules.label_preferences.output.eval_prompts,
-        reference_model=rules.sft.output[0],
+        eval_prompts=data_of("eval_prompts.parquet"),
+        reference_model=sft_model_of,
     output:
         generations=L.run("generations.parquet"),
         samples=L.run("samples.parquet"),

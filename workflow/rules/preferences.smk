@@ -1,7 +1,7 @@
 rule label_preferences:
     input:
-        model=rules.sft.output[0],
-        prompts=rules.prepare_data.output.prompts,
+        model=sft_model_of,
+        prompts=lambda wc: L.data("prompts.parquet", base_task(wc)),
     output:
         preferences=L.data("preferences.parquet"),
         eval_prompts=L.data("eval_prompts.parquet"),
@@ -10,6 +10,9 @@ rule label_preferences:
         sampling=lambda wc: canonical(task_of(wc)["sampling"]),
         gold=lambda wc: canonical(task_of(wc)["gold"]),
         model=lambda wc: canonical(task_of(wc)["model"]),
+    # The task's own folder and each regime with its own pairs (isdaa.config.studies).
+    wildcard_constraints:
+        task=alternatives(DATA_STUDIES),
     log:
         L.log("label_preferences"),
     benchmark:
@@ -28,13 +31,15 @@ rule label_preferences:
 # Computed once per preference set and read by every grid cell.
 rule reference_logps:
     input:
-        model=rules.sft.output[0],
+        model=sft_model_of,
         preferences=rules.label_preferences.output.preferences,
     output:
         L.reference_logps(),
     params:
         batch_size=lambda wc: task_of(wc)["preference_data"]["batch_size"],
         model=lambda wc: canonical(task_of(wc)["model"]),
+    wildcard_constraints:
+        task=alternatives(DATA_STUDIES),
     log:
         L.log("reference_logps"),
     benchmark:

@@ -9,6 +9,8 @@ rule sft:
         settings=lambda wc: canonical(task_of(wc)["sft"]),
         model=lambda wc: canonical(task_of(wc)["model"]),
         work_dir=lambda wc: f"{L.task(wc.task)}/sft/work",
+    wildcard_constraints:
+        task=alternatives(TASKS),
     log:
         L.log("sft"),
     benchmark:

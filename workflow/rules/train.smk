@@ -1,8 +1,9 @@
 rule train_preference:
     input:
-        sft_model=rules.sft.output[0],
-        preferences=rules.label_preferences.output.preferences,
-        reference_logps=rules.reference_logps.output[0],
+        sft_model=sft_model_of,
+        # A regime that keeps the task's data trains on the task's pairs.
+        preferences=data_of("preferences.parquet"),
+        reference_logps=lambda wc: L.reference_logps(task_of(wc)["data_study"]),
     output:
         model=directory(L.cell("model")),
         config=L.cell("config.yaml"),
@@ -14,6 +15,8 @@ rule train_preference:
         # Only this cell's training settings: editing another cell, or how cells are
         # evaluated, never reruns this one.
         cell=lambda wc: canonical(cell_config(task_of(wc), wc.method, wc.beta, int(wc.seed))),
+    wildcard_constraints:
+        task=alternatives(STUDIES),
     log:
         L.log("train_preference", "{task}", "{method}", "beta{beta}", "seed{seed}"),
     benchmark:
