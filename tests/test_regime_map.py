@@ -272,3 +272,32 @@ def test_the_figure_uses_the_method_colours_and_needs_no_regime_column():
     colors = method_colors(settings["methods"])
     panel = next(ax for ax in data_axes(fig) if not ax.images and ax.get_title() == "default")
     assert {colors["dpo"], colors["is_dpo"]} <= {line.get_color() for line in panel.get_lines()}
+
+
+def test_response_length_is_compared_at_matched_kl_too():
+    """Baseline (r, seed 1): SFT (KL 0, length 2), dpo (KL 2, length 4); a variant cell at
+    KL 1 with length 5 is 2 tokens longer than the baseline's 3 there."""
+    cells = pd.DataFrame([
+        {**sft("r"), "mean_length": 2.0},
+        cell("r", "dpo", 1.0, 1, 2.0, 2.0, mean_length=4.0),
+        cell("r", "is_dpo", 1.0, 1, 1.0, 1.0, mean_length=5.0),
+        cell("r", "is_dpo", 1.0, 2, 1.0, 1.0, mean_length=5.0),  # no baseline of seed 2
+    ])
+    table = matched_kl_table(cells, [("is_dpo", "dpo")]).set_index("seed")
+    assert table.loc[1, "baseline_length"] == pytest.approx(3.0) and table.loc[1, "length_delta"] == pytest.approx(2.0)
+    assert math.isnan(table.loc[2, "length_delta"])
+    summary = regime_map_summary(table.reset_index())
+    assert summary["length_delta_mean"].tolist() == pytest.approx([2.0])
+
+
+def test_an_out_of_range_cell_is_dominated_when_the_baseline_did_better_with_less_kl():
+    cells = pd.DataFrame([
+        sft("r"),
+        cell("r", "dpo", 1.0, 1, 1.0, 2.0), cell("r", "dpo", 0.1, 1, 2.0, 1.5),
+        cell("r", "is_dpo", 1.0, 1, 3.0, 1.0),   # beyond KL 2, below gold 2.0 at KL 1: dominated
+        cell("r", "is_dpo", 0.1, 1, 3.0, 2.5),   # beyond KL 2 with more gold than any dpo cell: not
+    ])
+    table = matched_kl_table(cells, [("is_dpo", "dpo")]).set_index("beta")
+    assert not table["in_range"].any()
+    assert table.loc[1.0, "dominated"] and not table.loc[0.1, "dominated"]
+    assert regime_map_summary(table.reset_index())["n_dominated"].tolist() == [1]

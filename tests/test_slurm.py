@@ -7,8 +7,8 @@ cells outside its grid (one SFT chain for all, to keep the module short). Checke
 every job of every non-local rule COMPLETED in `sacct` but the one made to fail, with
 the local run's metrics; a training job requeued mid-run (`scontrol requeue`, as a
 preemption does) resumes from its checkpoint and ends bit-identical to an uninterrupted
-run; a failing job fails the workflow and Snakemake names its log. The cluster is
-always stopped afterwards.
+run; a failing job fails the workflow and Snakemake names its log; the reduced regime
+map runs unchanged. The cluster is always stopped afterwards.
 
 Needs root, SLURM's Debian packages (`tests/slurm/cluster.sh install`) and the SLURM
 executor plugin (`make slurm`; `make test` installs it when these tests are asked for).
@@ -420,3 +420,25 @@ def test_failing_job_fails_the_workflow_and_names_its_log(runs):
     assert (run.workdir / LONG_CELL / "metrics.json").exists()
     missing = [name for name in FIGURES if not (run.workdir / "results" / "figures" / f"{name}.pdf").exists()]
     assert not missing, missing
+
+
+def test_a_regime_map_runs_on_slurm_unchanged(cluster, tmp_path_factory):
+    """The reduced regime map (study folders `<task>/regimes/<regime>`: slashes in the
+    `task` wildcard) through the same profile: every job completes, the map's table has
+    every compared cell, and two identical methods differ by exactly zero."""
+    import pandas as pd
+
+    config = yaml.safe_load((REPO / "tests" / "configs" / "smoke-regime-map.yaml").read_text())
+    workdir = tmp_path_factory.mktemp("slurm_regime_map")
+    run = Run.start(workdir, write_config(workdir, config), "results/figures/regime_map.pdf")
+    while not run.done():
+        time.sleep(0.5)
+    assert run.proc.returncode == 0, run.tail()
+    jobs = sacct(run)
+    assert jobs and all(j.state == "COMPLETED" for j in jobs), [(j.rule, j.wildcards, j.state) for j in jobs]
+    assert any(j.rule == "train_preference" and j.wildcards.startswith("toy_regimes_length_penalty_") for j in jobs)
+    table = pd.read_csv(workdir / "results" / "toy" / "tables" / "regime_map.csv")
+    toy = config["tasks"]["toy"]
+    assert len(table) == len(toy["regimes"]) * len(toy["regime_map"]["pairs"]) * len(toy["grid"]["betas"])
+    assert (table.loc[table["method"] == "dpo_copy", "delta"] == 0).all()
+    print(f"\nSLURM regime map: {run.wall:.0f} s")

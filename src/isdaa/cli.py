@@ -111,10 +111,10 @@ def _plot(args) -> int:
         path = Path(getattr(args, name) or summary.with_name(f"{name}{summary.suffix}"))
         if path.exists():
             tables[name] = read(path)
-        elif args.figure == "training_dynamics" or (args.figure == "regime_map" and name == "cells"):
+        elif args.figure == "training_dynamics" and name != "cells":
             sys.exit(f"error: {path} not found: figure {args.figure} needs the {name} table "
                      f"(--{name.replace('_', '-')})")
-        else:
+        elif name != "cells":  # without cells, regime_map draws one point per beta from the summary
             tables[name] = pd.DataFrame(columns=["task", "method", "beta", "seed"])
     if args.config is None and Path("config/config.yaml").exists():
         args.config = "config/config.yaml"

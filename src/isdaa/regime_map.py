@@ -16,6 +16,12 @@ interval (n_seeds - 1 degrees of freedom) give the verdict: "helps" if the inter
 above 0, "hurts" if below, "no difference" if it contains 0 (a degenerate [0, 0], as for
 two identical methods, contains 0), "one seed" when there is no interval, "no overlap"
 when no cell is in range.
+
+A cell out of range is `dominated` when a baseline cell of its regime and seed reached at
+least its gold reward at no more KL: excluding it hides no win (`n_dominated` counts
+them per group). Response length is compared the same way (`length_delta`: the cell's mean length minus
+the baseline's interpolated at the same KL), to tell whether IS drifts to longer
+responses than its baseline at the same distance from the reference.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ import pandas as pd
 SFT = "sft"
 DEFAULT_REGIME = "default"
 TABLE_COLUMNS = ["regime", "method", "baseline", "beta", "seed", "kl", "gold_reward", "baseline_gold", "delta",
-                 "in_range"]
+                 "in_range", "dominated", "mean_length", "baseline_length", "length_delta"]
 SUMMARY_COLUMNS = ["regime", "method", "baseline", "n_seeds", "n_cells", "n_in_range", "delta_mean", "ci_low",
-                   "ci_high", "verdict"]
+                   "ci_high", "verdict", "n_dominated", "length_delta_mean"]
 
 
 def with_regime(cells: pd.DataFrame) -> pd.DataFrame:
@@ -60,10 +66,12 @@ def default_pairs(methods: dict, grid_methods: list) -> list[tuple[str, str]]:
     return pairs
 
 
-def _curve(points: pd.DataFrame, kl: str) -> tuple[np.ndarray, np.ndarray]:
-    """(KL, gold) of a curve's points, sorted by KL, one point per KL (gold averaged)."""
-    points = points[[kl, "gold_reward"]].dropna()
-    by_kl = points.groupby(kl, sort=True)["gold_reward"].mean()
+def _curve(points: pd.DataFrame, kl: str, value: str = "gold_reward") -> tuple[np.ndarray, np.ndarray]:
+    """(KL, value) of a curve's points, sorted by KL, one point per KL (values averaged)."""
+    if value not in points:
+        return np.zeros(0), np.zeros(0)
+    points = points[[kl, value]].dropna()
+    by_kl = points.groupby(kl, sort=True)[value].mean()
     return by_kl.index.to_numpy(dtype=float), by_kl.to_numpy(dtype=float)
 
 
@@ -74,6 +82,11 @@ def interpolate(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
         return math.nan
     hit = np.flatnonzero(xs == x)
     return float(ys[hit[0]]) if hit.size else float(np.interp(x, xs, ys))
+
+
+def _dominated(baseline: pd.DataFrame, kl: str, x: float, gold: float) -> bool:
+    """Whether a baseline cell reached at least this gold reward at no more KL."""
+    return bool(len(baseline)) and bool(((baseline[kl] <= x) & (baseline["gold_reward"] >= gold)).any())
 
 
 def _sft_rows(regime_cells: pd.DataFrame, seed) -> pd.DataFrame:
@@ -103,13 +116,19 @@ def matched_kl_table(cells: pd.DataFrame, pairs: list[tuple[str, str]], kl: str 
                 in_regime = cells[cells["regime"] == cell["regime"]]
                 base = in_regime[(in_regime["method"] == baseline) & (in_regime["seed"] == cell["seed"])]
                 points = pd.concat([base, _sft_rows(in_regime, cell["seed"])]) if len(base) else base
-                curves[key] = _curve(points, kl)
+                curves[key] = _curve(points, kl), _curve(points, kl, "mean_length"), base
             x = float(cell[kl]) if pd.notna(cell[kl]) else math.nan
-            baseline_gold = interpolate(x, *curves[key])
+            baseline_gold = interpolate(x, *curves[key][0])
+            # The same comparison for response length: does IS drift to longer outputs?
+            length = float(cell["mean_length"]) if "mean_length" in cell and pd.notna(cell["mean_length"]) else math.nan
+            baseline_length = interpolate(x, *curves[key][1])
             rows.append({"regime": cell["regime"], "method": variant, "baseline": baseline, "beta": cell["beta"],
                          "seed": cell["seed"], "kl": x, "gold_reward": float(cell["gold_reward"]),
                          "baseline_gold": baseline_gold, "delta": float(cell["gold_reward"]) - baseline_gold,
-                         "in_range": not math.isnan(baseline_gold)})
+                         "in_range": not math.isnan(baseline_gold),
+                         "dominated": _dominated(curves[key][2], kl, x, float(cell["gold_reward"])),
+                         "mean_length": length,
+                         "baseline_length": baseline_length, "length_delta": length - baseline_length})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({"in_range": bool})
 
 
@@ -157,6 +176,8 @@ def summarize_group(group: pd.DataFrame, confidence: float = 0.95) -> dict:
     """The counts, mean delta over seeds, its t-interval and the verdict of one group."""
     inside = group[group["in_range"]]
     per_seed = inside.groupby("seed")["delta"].mean().to_numpy(dtype=float)
+    lengths = inside.groupby("seed")["length_delta"].mean().to_numpy(dtype=float) if "length_delta" in inside \
+        else np.zeros(0)
     n = len(per_seed)
     mean = float(per_seed.mean()) if n else math.nan
     low = high = math.nan
@@ -164,7 +185,9 @@ def summarize_group(group: pd.DataFrame, confidence: float = 0.95) -> dict:
         half = t_quantile(confidence, n - 1) * float(per_seed.std(ddof=1)) / math.sqrt(n)
         low, high = mean - half, mean + half
     return {"n_seeds": n, "n_cells": len(group), "n_in_range": len(inside), "delta_mean": mean, "ci_low": low,
-            "ci_high": high, "verdict": _verdict(len(inside), low, high)}
+            "ci_high": high, "verdict": _verdict(len(inside), low, high),
+            "n_dominated": int(group.loc[~group["in_range"], "dominated"].sum()) if "dominated" in group else 0,
+            "length_delta_mean": float(np.mean(lengths)) if len(lengths) else math.nan}
 
 
 def regime_map_summary(table: pd.DataFrame, confidence: float = 0.95, regimes: list | None = None) -> pd.DataFrame:
@@ -191,11 +214,13 @@ def markdown_summary(summary: pd.DataFrame, method_labels: dict | None = None,
     def number(x: float) -> str:
         return "-" if pd.isna(x) else f"{x:+.3f}".replace("-", "−")
 
-    lines = ["| regime | IS variant | vs | Δ gold at matched KL | 95% interval | seeds | cells in range | verdict |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| regime | IS variant | vs | Δ gold at matched KL | 95% interval | seeds | cells in range | verdict "
+             "| out of range, dominated | Δ length (tokens) |", "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for row in summary.itertuples(index=False):
         interval = "-" if pd.isna(row.ci_low) else f"[{number(row.ci_low)}, {number(row.ci_high)}]"
         lines.append(f"| {regime_labels.get(row.regime, row.regime)} | {method_labels.get(row.method, row.method)} | "
                      f"{method_labels.get(row.baseline, row.baseline)} | {number(row.delta_mean)} | {interval} | "
-                     f"{int(row.n_seeds)} | {int(row.n_in_range)}/{int(row.n_cells)} | {row.verdict} |")
+                     f"{int(row.n_seeds)} | {int(row.n_in_range)}/{int(row.n_cells)} | {row.verdict} | "
+                     f"{int(row.n_cells) - int(row.n_in_range)}, {int(getattr(row, 'n_dominated', 0))} | "
+                     f"{number(getattr(row, 'length_delta_mean', math.nan))} |")
     return "\n".join(lines)
