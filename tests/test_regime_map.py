@@ -104,7 +104,7 @@ def test_two_identical_methods_differ_by_exactly_zero_and_no_difference():
     assert set(summary["verdict"]) == {"no difference"}
     fig = FIGURES["regime_map"]({"cells": cells}, {"methods": [], "regime_pairs": [{"method": "twin", "baseline": "dpo"}]})
     heat = next(ax for ax in fig.axes if ax.images)
-    assert [t.get_text().split("\n")[:2] for t in heat.texts] == [["0.00", "[0.00, 0.00]"]] * 2
+    assert [t.get_text().split("\n")[:2] for t in heat.texts] == [["0.000", "[0.000, 0.000]"]] * 2
 
 
 # ---------------------------------------------------------------------------- the summary

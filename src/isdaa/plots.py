@@ -759,9 +759,11 @@ def _draw_map(sub, summary: pd.DataFrame, regimes, pairs, label: dict) -> None:
     from matplotlib.patches import Rectangle
 
     at = {(r["regime"], r["method"], r["baseline"]): r for _, r in summary.iterrows()}
-    finite = summary["delta_mean"].abs().dropna()
+    # The colour scale spans the groups with an interval; a one-seed outlier is clipped.
+    with_interval = summary[summary["verdict"].isin(["helps", "hurts", "no difference"])]
+    finite = (with_interval if len(with_interval) else summary)["delta_mean"].abs().dropna()
     vmax = float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
-    digits = min(4, max(2, 1 - math.floor(math.log10(vmax))))
+    digits = min(4, max(3, 1 - math.floor(math.log10(vmax))))
     norm, cmap = Normalize(-vmax, vmax), colormaps[MAP_CMAP]
     ax = sub.subplots()
     image = np.ones((len(regimes), len(pairs), 4))
