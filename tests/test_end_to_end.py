@@ -19,6 +19,7 @@ from isdaa.plots import FIGURES
 
 pytestmark = pytest.mark.slow
 
+TABLE_COLUMNS = ["task", "regime", *METRIC_KEYS[1:]]  # cells.csv and dynamics.csv
 SMOKE = yaml.safe_load((REPO / "tests" / "configs" / "smoke.yaml").read_text())
 (TASK,) = SMOKE["tasks"]  # the smoke config's one task
 TOY = SMOKE["tasks"][TASK]
@@ -88,7 +89,9 @@ def test_every_artifact_exists_with_sane_values(run):
     assert sft["method"] == "sft" and abs(sft["kl_k1"]) < 1e-9 and abs(sft["kl_k3"]) < 1e-9
 
     cells = pd.read_csv(task / "tables" / "cells.csv")
-    assert len(cells) == len(CELLS) + 1 and list(cells.columns) == METRIC_KEYS
+    # The metrics of each policy, with the regime (one, `default`, without regimes) after the task.
+    assert len(cells) == len(CELLS) + 1 and list(cells.columns) == TABLE_COLUMNS
+    assert set(cells["regime"]) == {"default"}
     pd.testing.assert_frame_equal(pd.read_csv(run / "results" / "tables" / "cells.csv"), cells)
     for rule in ("sft", "reference_logps", "aggregate"):
         assert list((run / "results").rglob(f"{rule}.tsv")), f"no benchmark for {rule}"
@@ -108,7 +111,7 @@ def test_every_figure_and_the_dynamics_tables(run):
             assert (run / "results" / "figures" / path.name).read_bytes() == path.read_bytes()
     # The dynamics cells' snapshots (every half epoch of 2) are evaluated like cells.
     dynamics = pd.read_csv(run / "results" / TASK / "tables" / "dynamics.csv")
-    assert list(dynamics.columns) == METRIC_KEYS
+    assert list(dynamics.columns) == TABLE_COLUMNS
     selected = [(m, b) for m in TOY["dynamics"]["methods"] for b in TOY["dynamics"]["betas"]]
     assert len(dynamics) == 1 + 4 * len(selected)  # SFT, then epochs 0.5, 1, 1.5 and 2 of each cell
     assert sorted(dynamics["epoch"]) == [0.0] + sorted([0.5, 1.0, 1.5, 2.0] * len(selected))

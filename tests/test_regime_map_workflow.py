@@ -31,8 +31,10 @@ def tables(run):
 
 
 def test_the_figure_and_its_table_cover_every_cell(run):
+    # The target, and the PNG its job draws beside the task's PDF.
+    assert (run / "results" / "figures" / "regime_map.pdf").read_bytes()[:5] == b"%PDF-"
     for ext in ("pdf", "png"):
-        assert (run / "results" / "figures" / f"regime_map.{ext}").stat().st_size > 10_000
+        assert (run / "results" / "toy" / "figures" / f"regime_map.{ext}").stat().st_size > 10_000
     cells, table, summary = tables(run)
     # Every cell in its regime's folder; one SFT row per regime.
     assert set(cells["regime"]) == set(REGIMES)

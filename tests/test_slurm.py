@@ -429,6 +429,10 @@ def test_a_regime_map_runs_on_slurm_unchanged(cluster, tmp_path_factory):
     import pandas as pd
 
     config = yaml.safe_load((REPO / "tests" / "configs" / "smoke-regime-map.yaml").read_text())
+    # Narrower than the local reduced map (tests/test_regime_map_workflow.py): what is new
+    # here is the cluster, not the map.
+    config["tasks"]["toy"]["grid"].update(methods=["dpo", "dpo_copy"], betas=[1.0])
+    config["tasks"]["toy"]["regime_map"]["pairs"] = {"dpo_copy": "dpo"}
     workdir = tmp_path_factory.mktemp("slurm_regime_map")
     run = Run.start(workdir, write_config(workdir, config), "results/figures/regime_map.pdf")
     while not run.done():
