@@ -51,10 +51,14 @@ def test_is_dpo_weights_dpo_and_carries_no_gradient_through_the_weight():
     assert out.clipped.tolist() == [False, False, True]
     plain = preference_loss(LossSpec("dpo", beta=0.5), PC, PR, RC, RR)
     assert torch.allclose(out.losses, out.weights * plain.losses)
-    # per-pair gradient = weight x DPO gradient
+    assert_weighted_dpo_gradient(out, pc, pr, beta=0.5)
+
+
+def assert_weighted_dpo_gradient(out, pc, pr, beta):
+    """Per pair, the gradient of `out` (computed from pc, pr) is its weight x DPO's gradient."""
     out.losses.sum().backward()
     pc2, pr2 = PC.clone().requires_grad_(), PR.clone().requires_grad_()
-    preference_loss(LossSpec("dpo", beta=0.5), pc2, pr2, RC, RR).losses.sum().backward()
+    preference_loss(LossSpec("dpo", beta=beta), pc2, pr2, RC, RR).losses.sum().backward()
     assert torch.allclose(pc.grad, out.weights * pc2.grad)
     assert torch.allclose(pr.grad, out.weights * pr2.grad)
 
@@ -172,11 +176,7 @@ def test_batch_mean_normalisation_after_the_clip_without_gradient():
     assert (out.weights[0] / out.weights[1]).item() == pytest.approx(math.exp(2.0))
     assert out.clipped.tolist() == [False, False, True]
     assert not out.weights.requires_grad
-    out.losses.sum().backward()
-    pc2, pr2 = PC.clone().requires_grad_(), PR.clone().requires_grad_()
-    preference_loss(LossSpec("dpo", beta=0.5), pc2, pr2, RC, RR).losses.sum().backward()
-    assert torch.allclose(pc.grad, out.weights * pc2.grad)
-    assert torch.allclose(pr.grad, out.weights * pr2.grad)
+    assert_weighted_dpo_gradient(out, pc, pr, beta=0.5)
 
 
 def test_is_ipo_and_is_slic_with_token_weights():

@@ -21,7 +21,7 @@ import jsonschema
 import yaml
 
 from isdaa.layout import DEFAULT_REGIME, Cell, Layout, format_beta, snapshot_name, study_name  # noqa: F401
-from isdaa.losses import LossSpec
+from isdaa.losses import IS_OPTIONS, LossSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -237,9 +237,9 @@ def _check_regimes(task: dict, key: str, schema: dict, config: dict) -> None:
                 raise _schema_error(error, f"{where}.{section}.")
             overrides[section] = _coerce_numbers(overrides[section], definitions[section])
             config["tasks"][task["name"]]["regimes"][name][section] = copy.deepcopy(overrides[section])
-        study = studies(task)[study_name(task["name"], name)]
-        section = definitions["preference_training"]
-        _check_method_training(study, section, where, config)
+    for study in studies(task).values() if task["regimes"] else []:  # none: the task itself, checked above
+        where = f"{key}.regimes.{study['regime']}"
+        _check_method_training(study, definitions["preference_training"], where, config)
         _check_grid(study, where)
         _check_losses(study, where, config)
         _check_gold(study, where)
@@ -441,7 +441,7 @@ LOSS_MODIFIERS = [f.name for f in fields(LossSpec) if f.name not in ("daa", "bet
 
 # Loss options added after results existed: a cell's settings hold them only when they
 # differ from the default, so that cells trained before they existed stay cached.
-OPTIONAL_LOSS_DEFAULTS = {"is_weights": "sequence", "is_clip": "upper", "is_normalize": "none"}
+OPTIONAL_LOSS_DEFAULTS = {field: allowed[0] for field, allowed in IS_OPTIONS.items()}
 
 
 def loss_settings(task: dict, method: str, beta: str) -> dict:

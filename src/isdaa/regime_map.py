@@ -31,8 +31,9 @@ import math
 import numpy as np
 import pandas as pd
 
-SFT = "sft"
-DEFAULT_REGIME = "default"
+from isdaa.layout import DEFAULT_REGIME
+from isdaa.layout import SFT_RUN as SFT
+
 TABLE_COLUMNS = ["regime", "method", "baseline", "beta", "seed", "kl", "gold_reward", "baseline_gold", "delta",
                  "in_range", "dominated", "mean_length", "baseline_length", "length_delta"]
 SUMMARY_COLUMNS = ["regime", "method", "baseline", "n_seeds", "n_cells", "n_in_range", "delta_mean", "ci_low",
