@@ -13,7 +13,9 @@ from __future__ import annotations
 
 def encode_prompts(tokenizer, prompts: list[str], prompt_format: str, system_prompt: str | None = None):
     if prompt_format == "raw":
-        return [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+        # The tokenizer's own special tokens for plain text (Llama-3's <|begin_of_text|>;
+        # none for the toy or SmolLM2): what SFT's tokenisation of the same prompt gives.
+        return [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
     if prompt_format != "chat":
         raise ValueError(f"unknown prompt format {prompt_format!r}; known: raw, chat")
     out = []
@@ -42,3 +44,14 @@ def decode_responses(tokenizer, response_ids, end_token_ids) -> tuple[list[str],
         texts.append(tokenizer.decode(content, skip_special_tokens=False, clean_up_tokenization_spaces=False).strip())
         finished.append(done)
     return texts, finished
+
+
+def encode_completions(tokenizer, completions: list[str]) -> list[list[int]]:
+    """Response ids of texts that follow a prompt: the text's own ids (no special tokens)
+    and then the tokenizer's end token, the one the SFT policy learns to stop with (TRL's
+    SFTTrainer appends the same eos)."""
+    completions = list(completions)
+    if not completions:
+        return []
+    encoded = tokenizer(completions, add_special_tokens=False)["input_ids"]
+    return [list(ids) + [tokenizer.eos_token_id] for ids in encoded]

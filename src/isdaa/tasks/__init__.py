@@ -8,13 +8,20 @@
 
 A source is a key under a task's `data` section; adding one is a module here and one
 entry in `SOURCES`.
+
+Hub datasets (a task's `data.sft` / `data.preferences` / `data.eval`) are read through a
+dataset format (`FORMATS`: a `preference_set.Format` each); adding one is a module here
+and one entry in `FORMATS`. sources.py finds and loads the data, cleaning.py turns rows
+into records.
 """
 
 from __future__ import annotations
 
-from isdaa.tasks import toy
+from isdaa.tasks import preference_set, tldr, toy
 
 SOURCES = {"toy": toy.make_records}
+
+FORMATS = {f.name: f for f in (tldr.TLDR_SFT, tldr.TLDR_PREFERENCES, preference_set.PREFERENCE)}
 
 
 def make_records(data: dict):
