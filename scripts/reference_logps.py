@@ -10,7 +10,7 @@ import pandas as pd
 from isdaa import modeling
 from isdaa.io import require_columns, write_parquet
 from isdaa.logprobs import sequence_logps
-from isdaa.rule import logged
+from isdaa.rule import logged, study
 from isdaa.runtime import device
 
 smk = snakemake  # noqa: F821
@@ -19,7 +19,7 @@ with logged(smk):
     require_columns(pairs, ["pair_id", "prompt_ids", "chosen_ids", "rejected_ids"], smk.input.preferences)
     model = modeling.load_policy(smk.input.model, smk.params.model, device())
     pad = modeling.load_tokenizer(smk.input.model).pad_token_id
-    prompts, bs = list(pairs["prompt_ids"]), smk.params.batch_size
+    prompts, bs = list(pairs["prompt_ids"]), study(smk)["preference_data"]["batch_size"]
     out = pd.DataFrame({
         "pair_id": pairs["pair_id"],
         "reference_chosen_logp": sequence_logps(model, prompts, list(pairs["chosen_ids"]), bs, pad_token_id=pad,

@@ -9,11 +9,12 @@ import pandas as pd
 
 from isdaa.evaluation import score, write_evaluation
 from isdaa.layout import parse_study
-from isdaa.rule import logged
+from isdaa.config import scoring_settings
+from isdaa.rule import logged, study
 from isdaa.runtime import device
 
 smk = snakemake  # noqa: F821
 with logged(smk):
     samples = score(pd.read_parquet(smk.input.generations), smk.input.eval_prompts, smk.input.reference_model,
-                    smk.params.settings, device())
+                    scoring_settings(study(smk)), device())
     print(write_evaluation(samples, parse_study(smk.wildcards.task)[0], smk.params.identity, smk.output.samples, smk.output.metrics))

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from conftest import BIN, REPO
 
-from isdaa.config import ConfigError, cell_config, format_beta, grid, load_config, task_config, validate_config
+from isdaa.config import (ConfigError, cell_config, format_beta, grid, load_config, rule_resources, task_config,
+                          validate_config)
 
 
 def toy(config):
@@ -190,3 +191,34 @@ def test_an_unusable_sampling_backend_or_reward_model_fails_before_any_job(confi
     with pytest.raises(ConfigError) as error:
         validate_config(chat)
     assert "tasks.toy.gold" in str(error.value) and str(two) in str(error.value)
+
+
+def test_resources_come_per_task_and_per_rule_with_the_top_level_as_default(config):
+    second = copy.deepcopy(toy(config))
+    second["resources"] = {"mem_mb": 64000, "gpu": 1, "per_rule": {"train_preference": {"gpu": 4, "runtime": 720}}}
+    config["tasks"]["big"] = second
+    config["headline_task"] = "toy"
+    config["resources"] = {"runtime": 45, "per_rule": {"aggregate": {"mem_mb": 500}}}
+    validated = validate_config(config)
+    assert rule_resources(validated, "toy", "train_preference") == {"mem_mb": 2000, "runtime": 45, "gpu": 0}
+    assert rule_resources(validated, "big", "train_preference") == {"mem_mb": 64000, "runtime": 720, "gpu": 4}
+    assert rule_resources(validated, "big", "sample") == {"mem_mb": 64000, "runtime": 45, "gpu": 1}
+    # CPU-only rules ask for no GPU, whatever the task's default; a task's section wins over the top level's.
+    assert rule_resources(validated, "toy", "aggregate") == {"mem_mb": 500, "runtime": 45}
+    assert rule_resources(validated, "big", "aggregate") == {"mem_mb": 64000, "runtime": 45}
+    bad = copy.deepcopy(config)
+    bad["tasks"]["big"]["resources"]["per_rule"]["train"] = {"gpu": 2}
+    with pytest.raises(ConfigError, match=r"config key tasks\.big\.resources\.per_rule\.train: not a rule with "
+                                          r"resources"):
+        validate_config(bad)
+
+
+def test_a_jobs_resources_follow_its_task(tmp_path, config):
+    config["tasks"]["toy"]["resources"] = {"per_rule": {"train_preference": {"mem_mb": 3456, "runtime": 7}}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = subprocess.run([BIN / "snakemake", "-s", REPO / "Snakefile", "-d", tmp_path, "--configfile", path, "-n",
+                          "results/toy/dpo/beta1/seed1/model"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    train = out.stdout[out.stdout.index("rule train_preference:"):]
+    assert "mem_mb=3456" in train.split("\n\n")[0] and "runtime=7" in train.split("\n\n")[0]

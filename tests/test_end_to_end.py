@@ -174,6 +174,21 @@ def test_evaluation_settings_rerun_evaluation_only(run, tmp_path):
     assert plan(run, config, tmp_path) == expected
 
 
+def test_sampling_batch_size_is_a_result_setting_under_batch_seeds_and_checkpointing_is_not(run, tmp_path):
+    """The toy draws one random stream per batch (`seed_scope: batch`): its sampling batch
+    size changes the samples, so it reruns them; checkpoint and logging frequency never do."""
+    config = edited(**{f"tasks__{TASK}__evaluation": {"one_job": True, "batch_size": 100}})
+    expected = {("evaluate", f"task={TASK}, run={r}") for r in RUNS} | TABLE_JOBS | FIGURE_JOBS
+    assert plan(run, config, tmp_path) == expected
+    config = copy.deepcopy(SMOKE)
+    config["tasks"][TASK]["preference_training"].update(save_steps=3, logging_steps=1)
+    config["tasks"][TASK].setdefault("preference_data", {})["batch_size"] = 100
+    jobs = plan(run, config, tmp_path)
+    assert ("label_preferences", f"task={TASK}") in jobs and ("reference_logps", f"task={TASK}") in jobs
+    config["tasks"][TASK]["preference_data"].pop("batch_size")
+    assert plan(run, config, tmp_path) == set()
+
+
 def test_plot_settings_and_labels_rerun_plots_only(run, tmp_path):
     assert plan(run, edited(plots={"kl_estimator": "kl_k1"}), tmp_path) == FIGURE_JOBS | {("all", "")}
     relabelled = copy.deepcopy(SMOKE)

@@ -31,8 +31,8 @@ def snakemake_command(workdir, *args, configfile=None) -> list:
             configfile or workdir / "config.yaml", *args]
 
 
-def snakemake(workdir, *args, check=True, configfile=None):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def snakemake(workdir, *args, check=True, configfile=None, env=None):
+    env = dict(env or os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(snakemake_command(workdir, *args, configfile=configfile), capture_output=True, text=True,
                          env=env)
     if check and out.returncode != 0:

@@ -60,7 +60,8 @@ def _llama_config(tokenizer, settings: dict, **extra):
         num_key_value_heads=settings.get("num_kv_heads") or settings["num_heads"],
         intermediate_size=settings["intermediate_size"],
         max_position_embeddings=settings["max_positions"],
-        tie_word_embeddings=False,
+        # Tied embeddings halve a tiny model on a real vocabulary (the committed test checkpoints).
+        tie_word_embeddings=settings.get("tie_word_embeddings", False),
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,

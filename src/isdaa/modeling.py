@@ -42,6 +42,14 @@ def read_json(path) -> dict | None:
     return json.loads(Path(path).read_text()) if path is not None and Path(path).is_file() else None
 
 
+def deferred(path: str) -> bool:
+    """A hub id that cannot be checked here: offline and not in the local cache. Config
+    validation leaves it to the check before a real run (`isdaa.availability.require_available`),
+    so that a machine without the cache (CI, a login node) can still plan the study."""
+    return not is_local(path) and offline() and checkpoint_file(path, "config.json") is None \
+        and checkpoint_file(path, "tokenizer_config.json") is None
+
+
 def check_checkpoint(path: str) -> None:
     """Raise ValueError unless `path` is a model folder (with config.json) or a hub id
     that can be had (cached, or the hub reachable)."""

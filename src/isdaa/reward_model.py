@@ -64,10 +64,10 @@ def settings(spec: dict, key: str = "gold") -> dict:
         raise ValueError(f"{key}.format: must be 'chat' or a format string, got {fmt!r}")
     if fmt != "chat":
         try:
-            fmt.format(prompt="", response="")
+            fmt.format(prompt="", response="", eos_token="")
         except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"{key}.format: {fmt!r} is not a format string with only {{prompt}} and "
-                             f"{{response}} fields (write literal braces as {{{{ and }}}}): {e!r}") from None
+            raise ValueError(f"{key}.format: {fmt!r} is not a format string with only {{prompt}}, {{response}} "
+                             f"and {{eos_token}} fields (write literal braces as {{{{ and }}}}): {e!r}") from None
         if "{prompt}" not in fmt or "{response}" not in fmt:
             raise ValueError(f"{key}.format: {fmt!r} must contain both {{prompt}} and {{response}}")
         if out["system_prompt"] is not None:
@@ -205,7 +205,8 @@ class RewardModelScorer:
     def texts(self, prompts: list[str], responses: list[str]) -> list[str]:
         """The texts the model scores."""
         if self.format != "chat":
-            return [self.format.format(prompt=p, response=r) for p, r in zip(prompts, responses)]
+            eos = self.tokenizer.eos_token or ""
+            return [self.format.format(prompt=p, response=r, eos_token=eos) for p, r in zip(prompts, responses)]
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt is not None else []
         return [self.tokenizer.apply_chat_template(
                     system + [{"role": "user", "content": p}, {"role": "assistant", "content": r}], tokenize=False)

@@ -25,3 +25,12 @@ def logged(smk, seed: int | None = None):
             logging.exception("rule %s failed", smk.rule)
             print(f"rule {smk.rule} failed; see {smk.log[0]}", file=sys.__stderr__)
             raise
+
+
+def study(smk) -> dict:
+    """The config of the job's study, read from the workflow config: the jobs take their
+    execution settings (batch sizes, cache sizes, checkpoint and logging frequency) from
+    here, not from the rule's params, so that changing one reruns nothing."""
+    from isdaa.config import study_config
+
+    return study_config(smk.config, smk.wildcards.task)

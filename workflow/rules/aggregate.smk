@@ -3,6 +3,7 @@
 
 
 localrules:
+    data_report,
     aggregate,
     regime_map_table,
     table_pages,
@@ -43,8 +44,8 @@ rule aggregate:
         L.benchmark("aggregate")
     threads: 1
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
+        mem_mb=resource("aggregate", "mem_mb"),
+        runtime=resource("aggregate", "runtime"),
     conda:
         "../../envs/plot.yaml"
     script:
@@ -94,8 +95,8 @@ rule regime_map_table:
         L.benchmark("regime_map_table")
     threads: 1
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
+        mem_mb=resource("regime_map_table", "mem_mb"),
+        runtime=resource("regime_map_table", "runtime"),
     conda:
         "../../envs/plot.yaml"
     script:
@@ -171,4 +172,6 @@ ALL_TARGETS = (
     + [L.table(name, task) for task in TASKS if "regime_map" in TASK_FIGURES[task]
        for name in ("regime_map.csv", "regime_map_summary.csv")]
     + [L.all_tasks_table(f"{table}.csv") for table in TABLES]
+    # What each dataset gave: rows kept and dropped by reason (tasks on datasets).
+    + [L.data("report.json", task) for task in HUB_TASKS]
 )

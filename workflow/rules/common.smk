@@ -4,18 +4,24 @@ import sys
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from isdaa.availability import require_available, unavailable
 from isdaa.config import (
     ConfigError,
     canonical,
     cell_config,
+    data_limits,
     dynamics_cells,
     evaluation_settings,
     figure_facts,
     grid,
     grid_methods,
+    is_hub_task,
     method_labels,
     method_training,
+    policy_tokenizer,
     regime_map_settings,
+    result_settings,
+    rule_resources,
     scoring_settings,
     snapshot_epochs,
     studies,
@@ -27,15 +33,34 @@ from isdaa.config import (
 from isdaa.layout import SFT_RUN, Layout, parse_run
 from isdaa.plots import FIGURES, plot_settings
 
+# Checkpoints, datasets and packages a run needs are required only before a real run
+# (onstart, below): `snakemake -n` plans a study on a machine that has none of them (CI, a
+# login node). The jobs' own parses skip what the main process has checked already.
 try:
-    validate_config(config)
+    validate_config(config, check_availability=False, deep=workflow.is_main_process)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+if workflow.is_main_process:
+    MISSING = unavailable(config)
+    if MISSING:
+        print(f"note: {len(MISSING)} checkpoint(s), dataset(s) or package(s) of this config are not here; a run "
+              "stops before its first job (`python -m isdaa fetch --configfile <config>` on a networked machine):",
+              file=sys.stderr)
+        for item in MISSING:
+            print(f"  {item['key']} = {item['value']!r}: {item['what']}", file=sys.stderr)
+
+
+onstart:
+    try:
+        require_available(config)
+    except ConfigError as error:
+        raise WorkflowError(f"not ready to run (nothing was started):\n{error}") from None
+
 
 L = Layout(config["results_dir"])
 TASKS = tasks(config)
 HEADLINE = config["headline_task"]
-RESOURCES = config["resources"]
 # A study is one regime of a task, in its own folder (the `task` wildcard): the task's
 # own for the default regime, `<task>/regimes/<regime>` otherwise (isdaa.config.studies).
 STUDIES = {sid: study for task in TASKS.values() for sid, study in studies(task).items()}
@@ -46,6 +71,15 @@ CONFIGS = {**TASKS, **STUDIES}
 CELLS = {sid: grid(study) for sid, study in STUDIES.items()}
 # Studies whose folder holds preference pairs (and the SFT policy's evaluation on them).
 DATA_STUDIES = sorted({s["data_study"] for s in STUDIES.values()})
+# Tasks whose data a generator makes (the toy's) or datasets hold (hub ids or local
+# files), and the studies whose pairs are relabelled SFT samples or a set's own pairs.
+TOY_TASKS = [name for name, task in TASKS.items() if not is_hub_task(task)]
+HUB_TASKS = [name for name in TASKS if name not in TOY_TASKS]
+TOY_DATA_STUDIES = [sid for sid in DATA_STUDIES if not is_hub_task(CONFIGS[sid])]
+RELABEL_STUDIES = [sid for sid in DATA_STUDIES if sid not in TOY_DATA_STUDIES
+                   and CONFIGS[sid]["preference_data"]["mode"] == "relabel"]
+IMPORT_STUDIES = [sid for sid in DATA_STUDIES if sid not in TOY_DATA_STUDIES + RELABEL_STUDIES]
+HUB_DATA_STUDIES = RELABEL_STUDIES + IMPORT_STUDIES
 # Tasks whose base model a rule builds (the toy's), and tasks that sample and score a
 # policy in one job (`evaluation.one_job`).
 BUILT_MODEL_TASKS = [name for name, task in TASKS.items() if "build" in task["model"]]
@@ -173,3 +207,26 @@ def base_model_input(wildcards):
 
 def dynamics_of(wildcards):
     return task_dynamics(wildcards.task)
+
+
+
+def resource(rule, name):
+    """A job's `name` resource: the top-level resources, then its task's, each with its
+    per_rule override (isdaa.config.rule_resources); a profile's set-resources wins."""
+    return lambda wc: rule_resources(config, task_of(wc)["name"], rule)[name]
+
+
+def source_settings(role):
+    """What one of a task's data sources gives: the source, the token limits that apply to
+    it, and how prompts are tokenised (the policy's tokenizer and prompt format)."""
+    def settings(wc):
+        task = task_of(wc)
+        return canonical({
+            "source": task["data"][role],
+            "limits": data_limits(task, role),
+            "over_length": task["data"].get("over_length", "drop"),
+            "model": {k: task["model"][k] for k in ("prompt_format", "system_prompt")},
+            "tokenizer": policy_tokenizer(task),
+        })
+
+    return settings

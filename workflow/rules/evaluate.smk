@@ -14,7 +14,7 @@ rule sample:
     params:
         model_path=run_model_path,
         seed=lambda wc: run_identity(wc)["seed"],
-        settings=lambda wc: canonical(evaluation_settings(task_of(wc))),
+        settings=lambda wc: canonical(evaluation_settings(task_of(wc), results_only=True)),
     wildcard_constraints:
         task=alternatives(TWO_JOB_TASKS),
     log:
@@ -23,9 +23,9 @@ rule sample:
         L.benchmark("sample", "{task}", "{run}")
     threads: task_threads
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
+        mem_mb=resource("sample", "mem_mb"),
+        runtime=resource("sample", "runtime"),
+        gpu=resource("sample", "gpu"),
     conda:
         "../../envs/evaluate.yaml"
     script:
@@ -42,7 +42,7 @@ rule score:
         metrics=L.run("metrics.json"),
     params:
         identity=run_identity,
-        settings=lambda wc: canonical(scoring_settings(task_of(wc))),
+        settings=lambda wc: canonical(scoring_settings(task_of(wc), results_only=True)),
     wildcard_constraints:
         task=alternatives(TWO_JOB_TASKS),
     log:
@@ -51,9 +51,9 @@ rule score:
         L.benchmark("score", "{task}", "{run}")
     threads: task_threads
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
+        mem_mb=resource("score", "mem_mb"),
+        runtime=resource("score", "runtime"),
+        gpu=resource("score", "gpu"),
     conda:
         "../../envs/evaluate.yaml"
     script:
@@ -73,8 +73,8 @@ rule evaluate:
         model_path=run_model_path,
         seed=lambda wc: run_identity(wc)["seed"],
         identity=run_identity,
-        settings=lambda wc: canonical(evaluation_settings(task_of(wc))),
-        scoring=lambda wc: canonical(scoring_settings(task_of(wc))),
+        settings=lambda wc: canonical(evaluation_settings(task_of(wc), results_only=True)),
+        scoring=lambda wc: canonical(scoring_settings(task_of(wc), results_only=True)),
     wildcard_constraints:
         task=alternatives(ONE_JOB_TASKS),
     log:
@@ -83,9 +83,9 @@ rule evaluate:
         L.benchmark("evaluate", "{task}", "{run}")
     threads: task_threads
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
+        mem_mb=resource("evaluate", "mem_mb"),
+        runtime=resource("evaluate", "runtime"),
+        gpu=resource("evaluate", "gpu"),
     conda:
         "../../envs/evaluate.yaml"
     script:

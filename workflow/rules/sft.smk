@@ -1,12 +1,12 @@
 rule sft:
     input:
         base_model=base_model_input,
-        sft=rules.prepare_data.output.sft,
+        sft=L.data("sft.parquet"),
     output:
         directory(L.sft_model()),
     params:
         base_model=base_model,
-        settings=lambda wc: canonical(task_of(wc)["sft"]),
+        settings=lambda wc: canonical(result_settings(task_of(wc), "sft")),
         model=lambda wc: canonical(task_of(wc)["model"]),
         work_dir=lambda wc: f"{L.task(wc.task)}/sft/work",
     wildcard_constraints:
@@ -17,9 +17,9 @@ rule sft:
         L.benchmark("sft")
     threads: task_threads
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
+        mem_mb=resource("sft", "mem_mb"),
+        runtime=resource("sft", "runtime"),
+        gpu=resource("sft", "gpu"),
     conda:
         "../../envs/train.yaml"
     script:

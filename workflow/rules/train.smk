@@ -23,9 +23,9 @@ rule train_preference:
         L.benchmark("train_preference", "{task}", "{method}", "beta{beta}", "seed{seed}")
     threads: task_threads
     resources:
-        mem_mb=RESOURCES["mem_mb"],
-        runtime=RESOURCES["runtime"],
-        gpu=RESOURCES["gpu"],
+        mem_mb=resource("train_preference", "mem_mb"),
+        runtime=resource("train_preference", "runtime"),
+        gpu=resource("train_preference", "gpu"),
     conda:
         "../../envs/train.yaml"
     script:

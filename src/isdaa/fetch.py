@@ -1,0 +1,61 @@
+"""Everything a config reads from the Hugging Face hub, listed and downloaded in one go:
+on a networked machine before a run, or to fill a cache that an air-gapped cluster then
+copies (`HF_HOME`). Nothing here runs inside the workflow: its jobs only read the cache.
+
+    python -m isdaa fetch --configfile config/paper.yaml --list   # what would be downloaded
+    python -m isdaa fetch --configfile config/paper.yaml          # download, print the commits to pin
+"""
+
+from __future__ import annotations
+
+from isdaa.config import DATA_ROLES, is_hub_task, studies, task_config
+from isdaa.modeling import is_local
+
+
+def hub_items(config: dict) -> list[dict]:
+    """Every hub checkpoint and dataset of a validated config, once each: {key, repo_type
+    (model or dataset), repo_id, revision}. Local paths are not listed."""
+    items: dict[tuple, dict] = {}
+
+    def add(key, repo_type, repo_id, revision=None):
+        if repo_id and not is_local(repo_id):
+            items.setdefault((repo_type, repo_id, revision),
+                             {"key": key, "repo_type": repo_type, "repo_id": repo_id, "revision": revision})
+
+    for name in config["tasks"]:
+        for study in studies(task_config(config, name)).values():
+            key = f"tasks.{name}"
+            add(f"{key}.model.path", "model", study["model"].get("path"))
+            add(f"{key}.model.tokenizer", "model", study["model"].get("tokenizer"))
+            if study["model"].get("build", {}).get("tokenizer") not in (None, "toy"):
+                add(f"{key}.model.build.tokenizer", "model", study["model"]["build"]["tokenizer"])
+            add(f"{key}.gold.path", "model", study["gold"].get("path"))
+            if is_hub_task(study):
+                for role in DATA_ROLES:
+                    spec = study["data"][role]
+                    add(f"{key}.data.{role}.path", "dataset", spec["path"], spec["revision"])
+    return list(items.values())
+
+
+def command(item: dict) -> str:
+    """The `hf download` command line that fetches one item (what a user can run by hand)."""
+    parts = ["hf", "download", item["repo_id"]]
+    if item["repo_type"] == "dataset":
+        parts += ["--repo-type", "dataset"]
+    if item["revision"]:
+        parts += ["--revision", item["revision"]]
+    return " ".join(parts)
+
+
+def download(items: list[dict]) -> list[dict]:
+    """Download each item into the Hugging Face cache; returns them with the commit each
+    resolved to (`commit`) and its local folder (`folder`)."""
+    from pathlib import Path
+
+    from huggingface_hub import snapshot_download
+
+    out = []
+    for item in items:
+        folder = Path(snapshot_download(item["repo_id"], repo_type=item["repo_type"], revision=item["revision"]))
+        out.append({**item, "folder": str(folder), "commit": folder.name})
+    return out
