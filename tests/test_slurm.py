@@ -38,7 +38,7 @@ from conftest import BIN, REPO, smoke_config, start_smoke_local_run
 from safetensors.torch import load_file
 from workflow_helpers import job_stats, snakemake_command, write_config
 
-from isdaa.config import cell_config, merge, task_config, task_figures, validate_config
+from isdaa.config import cell_config, cell_execution, merge, task_config, task_figures, validate_config
 from isdaa.plots import FIGURES as ALL_FIGURES
 
 SNAKEMAKE_SLURM = BIN / "snakemake-slurm"  # `make slurm`: snakemake with the SLURM plugin on PYTHONPATH
@@ -310,7 +310,9 @@ def _start_uninterrupted_reference(workdir: Path, folder: Path) -> subprocess.Po
     """The long cell trained and evaluated without interruption, outside SLURM, from the
     same inputs: its own config through the CLI, in one process. Niced: it must not
     slow the cluster's jobs."""
-    cell = cell_config(task_config(validate_config(copy.deepcopy(CONFIG)), TASK), LONG, "0.1", 1)
+    task = task_config(validate_config(copy.deepcopy(CONFIG)), TASK)
+    cell = cell_config(task, LONG, "0.1", 1)
+    cell["execution"] = cell_execution(task, LONG, cell["name"])  # as the rule's job adds it
     (folder / "cell.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
     code = ("import sys; from isdaa.cli import main; c, o = sys.argv[1:]; "
             "main(['train', '--config', c, '--output-dir', o]); "
@@ -398,10 +400,13 @@ def test_requeued_training_job_resumes_from_its_checkpoint_and_matches_an_uninte
     assert not (cell / "checkpoints").exists()  # cleaned up on success
 
     reference = runs.reference
-    # The same training settings (the paths and the job's thread count aside).
+    # The same training settings (the paths, the job's thread count and where a manual
+    # run's TensorBoard logs would go aside).
     settings = [{k: v for k, v in yaml.safe_load((folder / "config.yaml").read_text()).items()
                  if k not in ("paths", "threads")} for folder in (cell, reference)]
-    assert settings[0] == settings[1]
+    for setting in settings:
+        setting["execution"].pop("logging_dir")
+    assert settings[0] == settings[1] and settings[0]["execution"]["save_steps"] == 2
     ours, theirs = load_file(cell / "model" / "model.safetensors"), load_file(reference / "model" / "model.safetensors")
     assert ours.keys() == theirs.keys() and all((ours[k] == theirs[k]).all() for k in ours)
     assert (cell / "metrics.json").read_text() == (reference / "eval" / "metrics.json").read_text()

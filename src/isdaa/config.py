@@ -717,6 +717,14 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
     }
 
 
+def cell_execution(task: dict, method: str, name: str) -> dict:
+    """How one cell of a study runs (its config.yaml's `execution` section, read from the
+    config at run time, never from the rule's params): the execution settings of its
+    training, and where its TensorBoard logs go (outside its outputs, never deleted)."""
+    return {**execution_settings(task, "preference_training", method_training(task, method)),
+            "logging_dir": f"{Layout(task['results_dir']).task(task['study'])}/tensorboard/{name}"}
+
+
 def evaluation_settings(task: dict, results_only: bool = False) -> dict:
     """What sampling a policy for evaluation runs with; `results_only`: without the
     execution settings (a rule's params: what its results depend on)."""
