@@ -4,10 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
 
+from isdaa.config import evaluation_settings, scoring_settings
 from isdaa.evaluation import generate, score, write_evaluation
 from isdaa.io import write_parquet
 from isdaa.layout import parse_study
-from isdaa.config import evaluation_settings, scoring_settings
 from isdaa.rule import logged, study
 from isdaa.runtime import device
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
 
+from isdaa.config import evaluation_settings
 from isdaa.evaluation import generate
 from isdaa.io import write_parquet
-from isdaa.config import evaluation_settings
 from isdaa.rule import logged, study
 from isdaa.runtime import device
 

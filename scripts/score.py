@@ -7,9 +7,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 
 
 import pandas as pd
 
+from isdaa.config import scoring_settings
 from isdaa.evaluation import score, write_evaluation
 from isdaa.layout import parse_study
-from isdaa.config import scoring_settings
 from isdaa.rule import logged, study
 from isdaa.runtime import device
 

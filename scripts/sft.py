@@ -21,7 +21,7 @@ job = {
     # How SFT runs comes from the config at run time, not from the rule's params: a change
     # to it reruns nothing.
     "execution": {**execution_settings(task, "sft"),
-                  "logging_dir": f"{Layout(task['results_dir']).task(smk.wildcards.task)}/tensorboard/sft"},
+                  "logging_dir": Layout(task["results_dir"]).tensorboard("sft", smk.wildcards.task)},
 }
 with logged(smk, seed=settings["seed"]):
     run_sft(job, processes(getattr(smk.resources, "gpu", 0)))

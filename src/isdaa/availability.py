@@ -8,45 +8,34 @@ first job (`onstart`), and names the command that fetches each.
 
 from __future__ import annotations
 
-from isdaa.config import DATA_ROLES, ConfigError, is_hub_task, rule_resources, studies, task_config
+from isdaa.config import ConfigError, rule_resources, studies, task_config
 
 
 def unavailable(config: dict) -> list[dict]:
-    """What a run of `config` needs that is not here: hub checkpoints and datasets not in
-    the local cache while offline, and optional packages not installed. Each item:
-    {key, value, what, fetch} (`fetch`: the command that gets it)."""
+    """What a run of `config` needs that is not here: hub checkpoints and datasets (each
+    `isdaa.fetch.hub_items` item) not in the local cache while offline, and optional
+    packages not installed. Each item: {key, value, what, fetch} (`fetch`: the command
+    that gets it)."""
     from isdaa import modeling
+    from isdaa.fetch import command, hub_items
+    from isdaa.tasks import sources
 
     items = []
+    for item in hub_items(config):
+        if item["repo_type"] == "model":
+            missing = modeling.deferred(item["repo_id"])
+        else:
+            missing = sources.offline() and not sources.is_cached({"path": item["repo_id"], "revision": item["revision"]})
+        if missing:
+            items.append({"key": item["key"], "value": item["repo_id"], "fetch": command(item),
+                          "what": f"{item['repo_type']} not in the Hugging Face cache while HF_HUB_OFFLINE is set"})
     for name in config["tasks"]:
         for study in studies(task_config(config, name)).values():
-            key = f"tasks.{name}"
-            model = study["model"]
-            for field in ("path", "tokenizer"):
-                value = model.get(field)
-                if value and modeling.deferred(value):
-                    items.append(_missing(f"{key}.model.{field}", value, "model"))
-            if study["gold"].get("path") and modeling.deferred(study["gold"]["path"]):
-                items.append(_missing(f"{key}.gold.path", study["gold"]["path"], "model"))
-            if is_hub_task(study):
-                from isdaa.tasks import sources
-
-                for role in DATA_ROLES:
-                    spec = study["data"][role]
-                    if not sources.is_local_source(spec) and sources.offline() and not sources.is_cached(spec):
-                        items.append(_missing(f"{key}.data.{role}.path", spec["path"], "dataset", spec["revision"]))
-            items += _missing_packages(config, study, key)
+            items += _missing_packages(config, study, f"tasks.{name}")
     unique = {}
     for item in items:
         unique.setdefault((item["key"], item["value"]), item)
     return list(unique.values())
-
-
-def _missing(key: str, value: str, kind: str, revision: str | None = None) -> dict:
-    revision_flag = f" --revision {revision}" if revision else ""
-    repo_type = " --repo-type dataset" if kind == "dataset" else ""
-    return {"key": key, "value": value, "what": f"{kind} not in the Hugging Face cache while HF_HUB_OFFLINE is set",
-            "fetch": f"hf download{repo_type} {value}{revision_flag}"}
 
 
 def _missing_packages(config: dict, task: dict, key: str) -> list[dict]:
@@ -75,12 +64,17 @@ def _missing_packages(config: dict, task: dict, key: str) -> list[dict]:
     return items
 
 
+def missing_message(items: list[dict]) -> str:
+    """What `unavailable` found, one line per item naming its key and how to fetch it."""
+    lines = [f"config key {i['key']} = {i['value']!r}: {i['what']}; fetch: {i['fetch']}" for i in items]
+    return "\n".join(lines) + ("\n(on a networked machine, `python -m isdaa fetch --configfile <config>` downloads "
+                               "every checkpoint and dataset of a config into the Hugging Face cache; copy HF_HOME "
+                               "to an air-gapped cluster)")
+
+
 def require_available(config: dict) -> None:
     """Raise ConfigError naming every missing checkpoint, dataset or package, with the
     command that fetches each (before any job: a real run's first check)."""
     items = unavailable(config)
     if items:
-        lines = [f"config key {i['key']} = {i['value']!r}: {i['what']}; fetch: {i['fetch']}" for i in items]
-        raise ConfigError("\n".join(lines) + "\n(on a networked machine, `python -m isdaa fetch --configfile <config>` "
-                          "downloads every checkpoint and dataset of a config into the Hugging Face cache; copy "
-                          "HF_HOME to an air-gapped cluster)")
+        raise ConfigError(missing_message(items))

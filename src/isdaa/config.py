@@ -538,7 +538,8 @@ def studies(task: dict) -> dict[str, dict]:
     task's own when its data sections equal the task's, else the first regime's with
     the same data sections, so that regimes differing only in training share pairs)."""
     def data_key(config):
-        return repr(canonical({k: config[k] for k in DATA_SECTIONS}))
+        # Execution settings (a batch size) make no other pairs.
+        return repr(canonical({k: result_settings(config, k) for k in DATA_SECTIONS}))
 
     owners = {data_key(task): task["name"]}
     out = {}
@@ -687,15 +688,15 @@ def cell_config(task: dict, method: str, beta: str, seed: int) -> dict:
     # `regime` key), so that their cached results stay valid.
     regime = {} if task["regime"] == DEFAULT_REGIME else {"regime": task["regime"]}
     # Which behaviour policy importance sampling divides by: only IS methods depend on it.
-    behavior = {"behavior": task["preference_data"]["behavior"]} if task["methods"][method].get("is_eps") else {}
+    extra = {"behavior": task["preference_data"]["behavior"]} if task["methods"][method].get("is_eps") else {}
     # Snapshots of a cell whose training dynamics nobody evaluates are not saved when the
     # task says so (a cell that joins `dynamics` then trains again, to save them).
     if task["preference_training"]["snapshot_cells"] == "dynamics" and cell not in dynamics_cells(task):
-        behavior["snapshots"] = False
+        extra["snapshots"] = False
     return {
         "name": cell.name,
         **regime,
-        **behavior,
+        **extra,
         "task": task["name"],
         "method": method,
         "beta": float(beta),
@@ -722,7 +723,7 @@ def cell_execution(task: dict, method: str, name: str) -> dict:
     config at run time, never from the rule's params): the execution settings of its
     training, and where its TensorBoard logs go (outside its outputs, never deleted)."""
     return {**execution_settings(task, "preference_training", method_training(task, method)),
-            "logging_dir": f"{Layout(task['results_dir']).task(task['study'])}/tensorboard/{name}"}
+            "logging_dir": Layout(task["results_dir"]).tensorboard(name, task["study"])}
 
 
 def evaluation_settings(task: dict, results_only: bool = False) -> dict:

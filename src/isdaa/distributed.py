@@ -180,6 +180,31 @@ def launch(args: list[str], processes: int, distributed: str = "ddp", threads: i
                            f"{code}); its last output:\n{''.join(tail)}")
 
 
+def launch_job(command: str, job: dict, config_path, processes: int, execution: dict, batch_size: int,
+               section: str) -> None:
+    """Run `python -m isdaa <command> --config <config_path> [--into-cell]` on `processes`
+    processes for a job (a cell or an SFT job) written to `config_path`: what each process
+    would fail on is checked once here first, and the job's threads are shared among them."""
+    accumulation(batch_size, execution["per_device_batch_size"], processes, section)
+    check_report_to(execution["report_to"], f"{section}.report_to")
+    check_distributed(execution["distributed"], f"{section}.distributed")
+    threads = max(1, job.get("threads", 1) // processes)
+    from isdaa.io import write_yaml
+
+    write_yaml({**job, "threads": threads}, config_path)
+    args = [command, "--config", str(config_path)] + (["--into-cell"] if command == "train" else [])
+    launch(args, processes, execution["distributed"], threads=threads, section=section)
+
+
+def point_tensorboard(trainer, logging_dir: str) -> None:
+    """Send transformers' TensorBoard callback (report_to: tensorboard) to `logging_dir`."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = logging_dir
+
+
 def save_policy(trainer, path) -> None:
     """Save the trained policy and its tokenizer. Every process calls this: under DeepSpeed
     ZeRO-3 each holds a shard of every weight, and `save_model` gathers them (the config's

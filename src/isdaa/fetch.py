@@ -9,7 +9,8 @@ copies (`HF_HOME`). Nothing here runs inside the workflow: its jobs only read th
 from __future__ import annotations
 
 from isdaa.config import DATA_ROLES, is_hub_task, studies, task_config
-from isdaa.modeling import is_local
+from isdaa.modeling import download_command, is_local
+from isdaa.tasks.sources import hub_ids
 
 
 def hub_items(config: dict) -> list[dict]:
@@ -18,33 +19,29 @@ def hub_items(config: dict) -> list[dict]:
     items: dict[tuple, dict] = {}
 
     def add(key, repo_type, repo_id, revision=None):
-        if repo_id and not is_local(repo_id):
-            items.setdefault((repo_type, repo_id, revision),
-                             {"key": key, "repo_type": repo_type, "repo_id": repo_id, "revision": revision})
+        items.setdefault((repo_type, repo_id, revision),
+                         {"key": key, "repo_type": repo_type, "repo_id": repo_id, "revision": revision})
 
     for name in config["tasks"]:
         for study in studies(task_config(config, name)).values():
-            key = f"tasks.{name}"
-            add(f"{key}.model.path", "model", study["model"].get("path"))
-            add(f"{key}.model.tokenizer", "model", study["model"].get("tokenizer"))
-            if study["model"].get("build", {}).get("tokenizer") not in (None, "toy"):
-                add(f"{key}.model.build.tokenizer", "model", study["model"]["build"]["tokenizer"])
-            add(f"{key}.gold.path", "model", study["gold"].get("path"))
+            key, model = f"tasks.{name}", study["model"]
+            build = model.get("build", {}).get("tokenizer")
+            checkpoints = {f"{key}.model.path": model.get("path"), f"{key}.model.tokenizer": model.get("tokenizer"),
+                           f"{key}.model.build.tokenizer": None if build == "toy" else build,
+                           f"{key}.gold.path": study["gold"].get("path")}
+            for where, path in checkpoints.items():
+                if path and not is_local(path):
+                    add(where, "model", path)
             if is_hub_task(study):
                 for role in DATA_ROLES:
-                    spec = study["data"][role]
-                    add(f"{key}.data.{role}.path", "dataset", spec["path"], spec["revision"])
+                    for repo_type, repo_id, revision in hub_ids(study["data"][role]):
+                        add(f"{key}.data.{role}.path", repo_type, repo_id, revision)
     return list(items.values())
 
 
 def command(item: dict) -> str:
     """The `hf download` command line that fetches one item (what a user can run by hand)."""
-    parts = ["hf", "download", item["repo_id"]]
-    if item["repo_type"] == "dataset":
-        parts += ["--repo-type", "dataset"]
-    if item["revision"]:
-        parts += ["--revision", item["revision"]]
-    return " ".join(parts)
+    return download_command(item["repo_id"], item["repo_type"], item["revision"])
 
 
 def download(items: list[dict]) -> list[dict]:

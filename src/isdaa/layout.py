@@ -15,6 +15,7 @@ argument is a study's folder: a task (its default regime) or `<task>/regimes/<re
                                                       reference_logps.parquet and sft/ evaluation
     results/<task>/<run>/           a policy under evaluation: `sft`, a cell, or `<cell>/epoch<e>` (a snapshot):
                                     generations.parquet, samples.parquet, metrics.json
+    results/<task>/tensorboard/     TensorBoard logs of the cells and SFT (report_to)
     results/<task>/tables/ figures/ every table and figure of the task
     results/tables/                 every task's tables together (a `task` column)
     results/figures/                the headline task's figures
@@ -128,6 +129,10 @@ class Layout:
         """Training checkpoints: inside the cell folder but never a rule output, so
         Snakemake does not delete them when a job fails or is requeued."""
         return self.cell_of(cell, "checkpoints")
+
+    def tensorboard(self, name: str, task="{task}") -> str:
+        """TensorBoard logs of a cell or of SFT (`report_to`): never a rule output, never deleted."""
+        return f"{self.task(task)}/tensorboard/{name}"
 
     def run(self, name: str, task="{task}", run="{run}") -> str:
         return f"{self.task(task)}/{run}/{name}"

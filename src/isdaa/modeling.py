@@ -42,6 +42,12 @@ def read_json(path) -> dict | None:
     return json.loads(Path(path).read_text()) if path is not None and Path(path).is_file() else None
 
 
+def download_command(repo_id: str, repo_type: str = "model", revision: str | None = None) -> str:
+    """The `hf download` command line that puts a hub repository into the local cache."""
+    return " ".join(["hf", "download", *(["--repo-type", repo_type] if repo_type != "model" else []), repo_id,
+                     *(["--revision", revision] if revision else [])])
+
+
 def deferred(path: str) -> bool:
     """A hub id that cannot be checked here: offline and not in the local cache. Config
     validation leaves it to the check before a real run (`isdaa.availability.require_available`),

@@ -34,7 +34,7 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 from isdaa import distributed, modeling
 from isdaa.config import snapshot_epochs
 from isdaa.layout import snapshot_name
-from isdaa.io import read_yaml, require_columns, write_csv, write_yaml
+from isdaa.io import read_yaml, require_columns, write_csv
 from isdaa.logprobs import completion_logps
 from isdaa.losses import LossSpec, preference_loss
 from isdaa.runtime import device, use_bf16
@@ -442,11 +442,7 @@ def build_trainer(cell: dict) -> PreferenceTrainer:
     )
     trainer.behavior_used = behavior
     if "tensorboard" in report_to:
-        from transformers.integrations import TensorBoardCallback
-
-        for callback in trainer.callback_handler.callbacks:
-            if isinstance(callback, TensorBoardCallback):
-                callback.logging_dir = tensorboard_dir(cell, execution)
+        distributed.point_tensorboard(trainer, tensorboard_dir(cell, execution))
     # A cell outside the `dynamics` selection of a task that saves only what it evaluates
     # (`snapshot_cells: dynamics`) saves none: at 3B a snapshot is 12.8 GB.
     epochs = snapshot_epochs(training["epochs"], training["snapshots_per_epoch"]) if cell.get("snapshots", True) else []
@@ -498,17 +494,10 @@ def run_cell(cell: dict, processes: int = 1) -> dict:
     (launched: its `behavior_used` only; the rest is in the log)."""
     if processes <= 1:
         return train_cell(cell)
-    execution = cell_execution(cell)
-    # What the processes would each fail on, once here and before starting them.
-    distributed.accumulation(cell["training"]["batch_size"], execution["per_device_batch_size"], processes, SECTION)
-    distributed.check_report_to(execution["report_to"], f"{SECTION}.report_to")
-    distributed.check_distributed(execution["distributed"], f"{SECTION}.distributed")
-    threads = max(1, cell.get("threads", 1) // processes)
     checkpoints = Path(cell["paths"]["checkpoints"])
     config = checkpoints / LAUNCH_CONFIG
-    write_yaml({**cell, "threads": threads}, config)
-    distributed.launch(["train", "--config", str(config), "--into-cell"], processes, execution["distributed"],
-                       threads=threads, section=SECTION)
+    distributed.launch_job("train", cell, config, processes, cell_execution(cell), cell["training"]["batch_size"],
+                           SECTION)
     trained = read_yaml(config)  # what the main process wrote back, with behavior_used
     config.unlink()
     try:

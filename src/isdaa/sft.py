@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from isdaa import distributed, modeling
-from isdaa.io import require_columns, write_yaml
+from isdaa.io import require_columns
 from isdaa.runtime import device, use_bf16
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,7 @@ def train_sft(base_model, sft_data_path, output_dir, settings: dict, model_setti
     trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(data, model_settings),
                          processing_class=tokenizer)
     if "tensorboard" in report_to:
-        from transformers.integrations import TensorBoardCallback
-
-        for callback in trainer.callback_handler.callbacks:
-            if isinstance(callback, TensorBoardCallback):
-                callback.logging_dir = execution["logging_dir"] or str(Path(work_dir).parent / "tensorboard")
+        distributed.point_tensorboard(trainer, execution["logging_dir"] or str(Path(work_dir).parent / "tensorboard"))
     result = trainer.train()
     distributed.save_policy(trainer, output_dir)
     log.info("SFT done: %s", result.metrics)
@@ -134,12 +130,6 @@ def run_sft(job: dict, processes: int = 1) -> None:
         train_sft(*arguments)
         return
     execution = {**EXECUTION_DEFAULTS, **(job.get("execution") or {})}
-    # What the processes would each fail on, once here and before starting them.
-    distributed.accumulation(job["settings"]["batch_size"], execution["per_device_batch_size"], processes, SECTION)
-    distributed.check_report_to(execution["report_to"], f"{SECTION}.report_to")
-    threads = max(1, job.get("threads", 1) // processes)
     config = Path(job["work_dir"]) / LAUNCH_CONFIG
-    write_yaml({**job, "threads": threads}, config)
-    distributed.launch(["sft", "--config", str(config)], processes, execution["distributed"], threads=threads,
-                       section=SECTION)
+    distributed.launch_job("sft", job, config, processes, execution, job["settings"]["batch_size"], SECTION)
     config.unlink()

@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from isdaa.availability import require_available, unavailable
+from isdaa.availability import missing_message, unavailable
 from isdaa.config import (
     ConfigError,
     canonical,
@@ -41,21 +41,19 @@ try:
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-if workflow.is_main_process:
-    MISSING = unavailable(config)
-    if MISSING:
-        print(f"note: {len(MISSING)} checkpoint(s), dataset(s) or package(s) of this config are not here; a run "
-              "stops before its first job (`python -m isdaa fetch --configfile <config>` on a networked machine):",
-              file=sys.stderr)
-        for item in MISSING:
-            print(f"  {item['key']} = {item['value']!r}: {item['what']}", file=sys.stderr)
+# Looked up once, by the main process (the only one that runs onstart).
+MISSING = unavailable(config) if workflow.is_main_process else []
+if MISSING:
+    print(f"note: {len(MISSING)} checkpoint(s), dataset(s) or package(s) of this config are not here; a run "
+          "stops before its first job (`python -m isdaa fetch --configfile <config>` on a networked machine):",
+          file=sys.stderr)
+    for item in MISSING:
+        print(f"  {item['key']} = {item['value']!r}: {item['what']}", file=sys.stderr)
 
 
 onstart:
-    try:
-        require_available(config)
-    except ConfigError as error:
-        raise WorkflowError(f"not ready to run (nothing was started):\n{error}") from None
+    if MISSING:
+        raise WorkflowError(f"not ready to run (nothing was started):\n{missing_message(MISSING)}")
 
 
 L = Layout(config["results_dir"])

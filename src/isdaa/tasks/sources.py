@@ -25,7 +25,6 @@ from isdaa.tasks import FORMATS
 
 FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 SINGLE_SPLIT = "train"  # what `datasets` calls the one split of a file or a saved Dataset
-FETCH_COMMAND = "hf download --repo-type dataset"
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,7 @@ def hub_ids(spec: dict) -> list[tuple[str, str, str | None]]:
 
 
 def fetch_hint(spec: dict) -> str:
-    revision = spec.get("revision")
-    command = f"{FETCH_COMMAND} {spec['path']}" + (f" --revision {revision}" if revision else "")
+    command = modeling.download_command(spec["path"], "dataset", spec.get("revision"))
     return (f"on a networked machine run `{command}` (or `python -m isdaa fetch --configfile <config>`), then copy "
             f"its Hugging Face cache (HF_HOME) to this machine, where the hub cache is {hub_cache()}")
 
