@@ -5,6 +5,8 @@ hub's columns and types (shared/reference/hub-data-facts.md) and a hub repositor
 layout (data/<split>-00000-of-00001.parquet). Posts are synthetic Reddit-like text from
 a fixed word list, short (about 30-90 words) so that a CPU smoke run is cheap, plus one very
 long post per file (over the smoke's 256-token prompt limit with SmolLM2's tokenizer).
+The instruction sets' prompts (10-60 words) and answers (10-40 words) are synthetic too,
+from another word list, with one very long prompt per file.
 Each file holds bad rows of every kind that applies to it, at the places listed in
 tests/data/hub/README.md; the tests assert those counts.
 
@@ -16,6 +18,7 @@ padded as the hub pads them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import zlib
@@ -29,6 +32,8 @@ HUB = Path(__file__).resolve().parent / "hub"
 TLDR_SFT = "vwxyzjn/summarize_from_feedback_tldr_3_filtered_oai_preprocessing_1706381144"
 TLDR_PREFERENCES = "vwxyzjn/summarize_from_feedback_oai_preprocessing_1706381144"
 RELABELLED = "DatPySci/Llama-3.1-8B-rm-tldr-pref"
+ULTRACHAT = "HuggingFaceH4/ultrachat_200k"
+ULTRAFEEDBACK = "HuggingFaceH4/ultrafeedback_binarized"
 
 END_TEXT = "<|endoftext|>"  # Pythia's end text, as the TL;DR sets append it
 PAD_ID = 50277  # Pythia's pad id in the TL;DR sets' token columns
@@ -343,10 +348,194 @@ def write_relabelled() -> None:
         RELABELLED_SCHEMA)
 
 
+# --- Instruction following: UltraChat and UltraFeedback ----------------------------------
+
+INSTRUCTION_WORDS = (
+    "write explain describe summarize list compare suggest plan create give outline review "
+    "recipe garden budget travel history science music poem story email letter essay report "
+    "schedule exercise lesson program function table guide checklist speech article review "
+    "healthy simple short detailed friendly formal clear practical creative useful small local "
+    "city river mountain school library market museum company team project customer student "
+    "teacher family weekend summer winter morning evening week month year day hour minute "
+    "the a an of for about with without to in on at from by into over under between "
+    "how why what which who when where and or but so please also then each every some "
+    "three five ten main best first last new old good important common different possible "
+    "steps ideas tips reasons benefits problems questions examples points words sentences "
+    "water food energy money time health sleep work rest travel language code data"
+).split()
+OPENERS = ("Write", "Explain", "Describe", "Summarize", "List", "Compare", "Suggest", "Plan", "Give", "Outline")
+CHAT_MESSAGE = pa.struct([("content", pa.string()), ("role", pa.string())])
+MESSAGES = pa.list_(CHAT_MESSAGE)
+
+
+def instruction_pool(seed: int, n: int) -> list[str]:
+    """Sentences that prompts and answers are built from (shared, so the files compress)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(INSTRUCTION_WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "."
+            for _ in range(n)]
+
+
+PROMPT_SENTENCES = instruction_pool(100, 120)
+ANSWER_SENTENCES = instruction_pool(101, 120)
+
+
+class Instructions:
+    """Distinct synthetic prompts and distinct answers from one random stream."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.seen: set[str] = set()
+
+    def distinct(self, make) -> str:
+        while True:
+            text = make()
+            if text not in self.seen:
+                self.seen.add(text)
+                return text
+
+    def text(self, pool: list[str], n_words: int, opener: str = "") -> str:
+        words = [opener] if opener else []
+        while len(" ".join(words).split()) < n_words:
+            words.append(self.rng.choice(pool))
+        return " ".join(words)
+
+    def prompt(self, long: bool = False) -> str:
+        # Long: ~330 words, over 256 SmolLM2 tokens with the chat template.
+        n_words = 330 if long else self.rng.randint(10, 60)
+        return self.distinct(lambda: self.text(PROMPT_SENTENCES, n_words, self.rng.choice(OPENERS) + ":"))
+
+    def answer(self) -> str:
+        return self.distinct(lambda: self.text(ANSWER_SENTENCES, self.rng.randint(10, 40)))
+
+
+def prompt_id_of(prompt: str) -> str:
+    """The hub sets' prompt_id: the SHA-256 of the prompt text."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def message(role: str, content: str | None) -> dict:
+    return {"content": content, "role": role}
+
+
+ULTRACHAT_SCHEMA = pa.schema([("prompt", pa.string()), ("prompt_id", pa.string()), ("messages", MESSAGES)])
+MULTI_TURN = (1, 3)  # rows whose index % 5 is one of these have 3-4 exchanges
+
+
+def conversation(texts: Instructions, prompt: str, exchanges: int) -> list[dict]:
+    """The prompt, its answer, then (exchanges - 1) follow-up questions and answers."""
+    messages = [message("user", prompt), message("assistant", texts.answer())]
+    for _ in range(exchanges - 1):
+        messages += [message("user", texts.prompt()), message("assistant", texts.answer())]
+    return messages
+
+
+def with_chat_defect(prompt: str, messages: list[dict], kind: str | None) -> tuple[str | None, list[dict]]:
+    """(the prompt column, the messages) with the defect `kind` in the first exchange."""
+    first, answer = dict(messages[0]), dict(messages[1])
+    if kind == "prompt_none":
+        prompt = first["content"] = None
+    elif kind == "prompt_blank":
+        prompt = first["content"] = "  \n "
+    elif kind in ("answer_none", "answer_empty"):
+        answer["content"] = None if kind == "answer_none" else ""
+    elif kind == "assistant_first":
+        return prompt, messages[1:]
+    elif kind == "user_only":
+        return prompt, messages[:1]
+    return prompt, [first, answer] + messages[2:]
+
+
+def ultrachat_split(seed: int, n_generated: int, bad: dict[int, str], duplicates: list[int],
+                    follow_up_variants: list[int] = ()) -> list[dict]:
+    """`bad`: row index -> kind (prompt_none, answer_none, prompt_blank, answer_empty,
+    assistant_first, user_only, long); then copies of the `duplicates` rows, then rows
+    that repeat the first exchange of `follow_up_variants` rows with other later turns."""
+    texts = Instructions(seed)
+    rows = []
+    for i in range(n_generated):
+        kind = bad.get(i)
+        prompt = texts.prompt(long=kind == "long")
+        # Drawn for every row, so a bad row leaves the others as they are.
+        messages = conversation(texts, prompt, texts.rng.randint(3, 4) if i % 5 in MULTI_TURN else 1)
+        column, messages = with_chat_defect(prompt, messages, kind)
+        rows.append({"prompt": column, "prompt_id": prompt_id_of(prompt), "messages": messages})
+    copies = [dict(rows[i]) for i in duplicates]
+    variants = [{**rows[i], "messages": rows[i]["messages"][:2] + conversation(texts, texts.prompt(), 2)[2:]}
+                for i in follow_up_variants]
+    return rows + copies + variants
+
+
+def write_ultrachat() -> None:
+    write_split(ULTRACHAT, "train_sft", ultrachat_split(
+        41, 118, {5: "answer_none", 12: "prompt_none", 19: "answer_empty", 26: "prompt_blank", 33: "assistant_first",
+                  40: "user_only", 47: "long"}, [0], [1]), ULTRACHAT_SCHEMA)
+    write_split(ULTRACHAT, "test_sft", ultrachat_split(
+        42, 28, {3: "answer_none", 7: "assistant_first", 11: "prompt_blank", 15: "long"}, [0], [1]), ULTRACHAT_SCHEMA)
+    for split, seed in (("train_gen", 43), ("test_gen", 44)):
+        write_split(ULTRACHAT, split, ultrachat_split(
+            seed, 9, {2: "assistant_first", 4: "answer_empty", 6: "long"}, [0]), ULTRACHAT_SCHEMA)
+
+
+ULTRAFEEDBACK_SCHEMA = pa.schema([
+    ("prompt", pa.string()), ("prompt_id", pa.string()), ("chosen", MESSAGES), ("rejected", MESSAGES),
+    ("messages", MESSAGES), ("score_chosen", pa.float64()), ("score_rejected", pa.float64()),
+])
+RATINGS = [r / 2 for r in range(2, 21)]  # GPT-4 ratings, 1 to 10 in halves
+
+
+def feedback_row(texts: Instructions, kind: str | None) -> dict:
+    """A row of UltraFeedback: the prompt, the better-rated answer (chosen) and another
+    (rejected), with the defect `kind`; `messages` is the chosen conversation, as on the hub."""
+    prompt = texts.prompt(long=kind == "long")
+    answers = [texts.answer(), texts.answer()]  # drawn for every row, so a bad row leaves the others as they are
+    rating = texts.rng.choice(RATINGS[1:])
+    ratings = [rating, texts.rng.choice([r for r in RATINGS if r < rating])]
+    user = None if kind == "prompt_none" else prompt
+    if kind in ("identical", "tied"):
+        ratings[1] = ratings[0]  # the same answer twice gets the same rating
+        if kind == "identical":
+            answers[1] = answers[0]
+    if kind in ("chosen_none", "chosen_blank"):
+        answers[0] = None if kind == "chosen_none" else "  \n"
+    elif kind == "rejected_empty":
+        answers[1] = ""
+    elif kind == "rating_none":
+        ratings[1] = None
+    chosen, rejected = ([message("user", user), message("assistant", a)] for a in answers)
+    if kind == "assistant_first":
+        chosen = chosen[::-1]
+    return {"prompt": user, "prompt_id": prompt_id_of(prompt), "chosen": chosen, "rejected": rejected,
+            "messages": [dict(m) for m in chosen], "score_chosen": ratings[0], "score_rejected": ratings[1]}
+
+
+def ultrafeedback_split(seed: int, n_generated: int, bad: dict[int, str], duplicates: list[int]) -> list[dict]:
+    """`bad`: row index -> kind (prompt_none, chosen_none, assistant_first, chosen_blank,
+    rejected_empty, identical, tied, rating_none, long); then copies of the `duplicates` rows."""
+    texts = Instructions(seed)
+    rows = [feedback_row(texts, bad.get(i)) for i in range(n_generated)]
+    return rows + [dict(rows[i]) for i in duplicates]
+
+
+def write_ultrafeedback() -> None:
+    write_split(ULTRAFEEDBACK, "train_prefs", ultrafeedback_split(
+        51, 118, {4: "prompt_none", 9: "chosen_none", 14: "assistant_first", 19: "chosen_blank", 24: "rejected_empty",
+                  29: "identical", 34: "tied", 39: "tied", 44: "tied", 49: "tied", 54: "rating_none", 59: "long"},
+        [0, 1]), ULTRAFEEDBACK_SCHEMA)
+    write_split(ULTRAFEEDBACK, "test_prefs", ultrafeedback_split(
+        52, 28, {2: "chosen_none", 5: "assistant_first", 8: "chosen_blank", 11: "rejected_empty", 14: "identical",
+                 17: "tied", 20: "tied", 23: "rating_none", 26: "long"}, [0, 1]), ULTRAFEEDBACK_SCHEMA)
+    for split, seed in (("train_sft", 53), ("test_sft", 54), ("train_gen", 55), ("test_gen", 56)):
+        write_split(ULTRAFEEDBACK, split, ultrafeedback_split(
+            seed, 9, {1: "chosen_none", 2: "rejected_empty", 3: "identical", 4: "tied", 5: "rating_none", 6: "long"},
+            [0]), ULTRAFEEDBACK_SCHEMA)
+
+
 def main() -> None:
     write_tldr_sft()
     write_tldr_preferences()
     write_relabelled()
+    write_ultrachat()
+    write_ultrafeedback()
     total = sum(f.stat().st_size for f in HUB.rglob("*.parquet"))
     print(f"wrote {HUB} ({total / 1024:.0f} KiB of parquet)")
 
