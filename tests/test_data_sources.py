@@ -13,11 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import REPO
 from transformers import AutoTokenizer
 
+from isdaa.config import ConfigError, validate_config
 from isdaa.tasks import FORMATS
 from isdaa.tasks.cleaning import REASONS, check_limits, prepare_role, template_length
+from isdaa.tasks.preference_set import message_text
 from isdaa.tasks.sources import check_source, hub_ids, is_cached, load_source
 from isdaa.tokenization import encode_completions, encode_prompts
 
@@ -25,10 +28,14 @@ HUB = REPO / "tests" / "data" / "hub"
 TLDR_SFT = HUB / "vwxyzjn" / "summarize_from_feedback_tldr_3_filtered_oai_preprocessing_1706381144"
 TLDR_PREFERENCES = HUB / "vwxyzjn" / "summarize_from_feedback_oai_preprocessing_1706381144"
 RELABELLED = HUB / "DatPySci" / "Llama-3.1-8B-rm-tldr-pref"
+ULTRACHAT = HUB / "HuggingFaceH4" / "ultrachat_200k"
+ULTRAFEEDBACK = HUB / "HuggingFaceH4" / "ultrafeedback_binarized"
+TINY_POLICY = REPO / "tests" / "data" / "checkpoints" / "tiny-llama-smollm2"
 GOLD_COLUMNS = {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected", "chosen_gold": "chosen_score",
                 "rejected_gold": "rejected_score"}
 RAW = {"prompt_format": "raw", "system_prompt": None}
 CHAT = {"prompt_format": "chat", "system_prompt": "Summarise the post."}
+INSTRUCT = {"prompt_format": "chat", "system_prompt": None}  # SmolLM2's template adds its own system message
 LIMITS = {"max_prompt_length": 256, "max_length": 320}  # the smoke's limits
 EVAL_LIMITS = {"max_prompt_length": 256, "max_length": None}
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -37,6 +44,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture(scope="module")
 def tokenizer(smollm2_tokenizer_dir):
     return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def policy_tokenizer():
+    """The tokenizer of the committed tiny policy (SmolLM2's, with its chat template)."""
+    return AutoTokenizer.from_pretrained(TINY_POLICY)
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +180,8 @@ def test_sft_completion_keeps_the_leading_space_and_drops_the_end_text(tokenizer
 
 def test_report_holds_the_source_and_counts_every_row(tokenizer):
     _, report = prepare("eval", spec(TLDR_PREFERENCES, split="validation"), tokenizer)
-    assert set(report) == {"role", "format", "source", "rows_read", "rows_kept", "dropped", "truncated", "examples"}
+    assert set(report) == {"role", "format", "source", "rows_read", "rows_kept", "dropped", "truncated", "ties",
+                           "examples"}
     assert (report["role"], report["format"]) == ("eval", "tldr_preferences")
     assert list(report["dropped"]) == list(REASONS)
     assert report["rows_read"] == report["rows_kept"] + sum(report["dropped"].values()) == 38
@@ -187,6 +201,208 @@ def test_eval_has_one_row_per_prompt_with_stable_ids(tokenizer):
     shared = prompts.merge(pairs[["prompt_id", "prompt"]].drop_duplicates(), on="prompt_id", suffixes=("", "_pair"))
     assert len(shared) > 50 and (shared["prompt"] == shared["prompt_pair"]).all()
     assert list(pairs["pair_id"]) == list(range(len(pairs)))
+
+
+# ------------------------------------------------------------------ the instruction-following sets
+
+
+def instruct(role, source, tokenizer, limits=None):
+    """A role prepared as the instruction study prepares it: chat prompts, the smoke's limits."""
+    return prepare(role, source, tokenizer, limits, model=INSTRUCT)
+
+
+def hub_rows(root, split):
+    return pq.read_table(root / "data" / f"{split}-00000-of-00001.parquet").to_pylist()
+
+
+@pytest.mark.parametrize("split, kept, counts, examples", [
+    ("train_sft", 111, {"not_text": 4, "empty": 2, "prompt_too_long": 1, "duplicate": 2},
+     {"not_text": [5, 12, 33, 40], "empty": [19, 26], "prompt_too_long": [47], "duplicate": [118, 119]}),
+    ("test_sft", 24, {"not_text": 2, "empty": 1, "prompt_too_long": 1, "duplicate": 2},
+     {"not_text": [3, 7], "empty": [11], "prompt_too_long": [15], "duplicate": [28, 29]}),
+    ("train_gen", 6, {"not_text": 1, "empty": 1, "prompt_too_long": 1, "duplicate": 1},
+     {"not_text": [2], "empty": [4], "prompt_too_long": [6], "duplicate": [9]}),
+    ("test_gen", 6, {"not_text": 1, "empty": 1, "prompt_too_long": 1, "duplicate": 1},
+     {"not_text": [2], "empty": [4], "prompt_too_long": [6], "duplicate": [9]}),
+])
+@pytest.mark.parametrize("role", ["sft", "eval"])
+def test_ultrachat_reports_its_bad_rows(policy_tokenizer, split, role, kept, counts, examples):
+    table, report = instruct(role, spec(ULTRACHAT, "ultrachat", split), policy_tokenizer)
+    assert (report["format"], report["rows_read"], report["rows_kept"], len(table)) == (
+        "ultrachat", kept + sum(counts.values()), kept, kept)
+    assert dropped(report) == counts and report["examples"] == examples and report["ties"] == 0
+    columns = ["prompt", "response", "completion"] if role == "sft" else ["prompt_id", "prompt", "prompt_ids",
+                                                                         "reference"]
+    assert list(table.columns) == columns
+
+
+def test_ultrachat_takes_the_first_answer_of_a_conversation_of_several_turns(policy_tokenizer):
+    source = spec(ULTRACHAT, "ultrachat", "train_sft")
+    sft, _ = instruct("sft", source, policy_tokenizer)
+    prompts, _ = instruct("eval", source, policy_tokenizer)
+    messages = hub_rows(ULTRACHAT, "train_sft")[1]["messages"]  # 3-4 exchanges
+    assert len(messages) >= 6 and [m["role"] for m in messages[:3]] == ["user", "assistant", "user"]
+    first_answer, last_answer = messages[1]["content"], messages[-1]["content"]
+    assert first_answer != last_answer
+    assert sft.iloc[1].to_dict() == {"prompt": messages[0]["content"], "response": first_answer,
+                                     "completion": first_answer}
+    assert prompts.iloc[1][["prompt", "reference"]].tolist() == [messages[0]["content"], first_answer]
+    assert list(prompts.loc[1, "prompt_ids"]) == encode_prompts(policy_tokenizer, [messages[0]["content"]], "chat")[0]
+    # Later turns are never a demonstration, so no row answers a follow-up question.
+    follow_ups = {m["content"] for row in hub_rows(ULTRACHAT, "train_sft") for m in row["messages"][2:]}
+    assert not follow_ups & (set(sft["prompt"]) | set(sft["response"]))
+    # The generic `preference` format still reads a conversation's last answer.
+    assert message_text(messages, "response") == last_answer
+
+
+PREFERENCE_BAD = {"not_text": [4, 9, 14], "empty": [19, 24], "identical_pair": [29], "not_number": [54],
+                  "prompt_too_long": [59], "duplicate": [118, 119]}
+
+
+@pytest.mark.parametrize("split, role, drop_ties, kept, ties, counts", [
+    ("train_prefs", "preferences", False, 110, 4, {k: len(v) for k, v in PREFERENCE_BAD.items()}),
+    ("train_prefs", "preferences", True, 106, 4, {**{k: len(v) for k, v in PREFERENCE_BAD.items()}, "tied": 4}),
+    ("train_prefs", "eval", False, 113, 0, {"not_text": 3, "empty": 1, "prompt_too_long": 1, "duplicate": 2}),
+    ("test_prefs", "preferences", False, 21, 2, {"not_text": 2, "empty": 2, "identical_pair": 1, "not_number": 1,
+                                                 "prompt_too_long": 1, "duplicate": 2}),
+    ("test_prefs", "preferences", True, 19, 2, {"not_text": 2, "empty": 2, "identical_pair": 1, "tied": 2,
+                                                "not_number": 1, "prompt_too_long": 1, "duplicate": 2}),
+    ("test_prefs", "eval", False, 24, 0, {"not_text": 2, "empty": 1, "prompt_too_long": 1, "duplicate": 2}),
+    *[(split, "preferences", False, 4, 1, {"not_text": 1, "empty": 1, "identical_pair": 1, "not_number": 1,
+                                           "prompt_too_long": 1, "duplicate": 1})
+      for split in ("train_sft", "test_sft", "train_gen", "test_gen")],
+    ("train_gen", "preferences", True, 3, 1, {"not_text": 1, "empty": 1, "identical_pair": 1, "tied": 1,
+                                              "not_number": 1, "prompt_too_long": 1, "duplicate": 1}),
+    *[(split, "eval", False, 7, 0, {"not_text": 1, "prompt_too_long": 1, "duplicate": 1})
+      for split in ("train_sft", "test_sft", "train_gen", "test_gen")],
+])
+def test_ultrafeedback_reports_its_bad_rows_and_ties(policy_tokenizer, split, role, drop_ties, kept, ties, counts):
+    source = spec(ULTRAFEEDBACK, "ultrafeedback", split, drop_ties=drop_ties)
+    table, report = instruct(role, source, policy_tokenizer)
+    assert report["rows_kept"] == len(table) == kept and report["rows_read"] == kept + sum(counts.values())
+    assert dropped(report) == counts and report["ties"] == ties
+
+
+def test_ultrafeedback_examples_name_every_bad_row(policy_tokenizer):
+    _, report = instruct("preferences", spec(ULTRAFEEDBACK, "ultrafeedback", "train_prefs"), policy_tokenizer)
+    assert report["examples"] == {**PREFERENCE_BAD, "ties": [34, 39, 44, 49]}
+    _, report = instruct("preferences", spec(ULTRAFEEDBACK, "ultrafeedback", "train_prefs", drop_ties=True),
+                         policy_tokenizer)
+    assert report["examples"] == {**PREFERENCE_BAD, "ties": [34, 39, 44, 49], "tied": [34, 39, 44, 49]}
+
+
+def test_ultrafeedback_pairs_keep_the_ratings_as_ratings_and_ties_by_default(policy_tokenizer):
+    source = spec(ULTRAFEEDBACK, "ultrafeedback", "train_prefs")
+    pairs, _ = instruct("preferences", source, policy_tokenizer)
+    hub = hub_rows(ULTRAFEEDBACK, "train_prefs")
+    # GPT-4 ratings, not gold scores: nothing downstream may read them as the gold reward.
+    assert list(pairs.columns) == ["pair_id", "prompt_id", "prompt", "chosen", "rejected", "prompt_ids", "chosen_ids",
+                                   "rejected_ids", "chosen_rating", "rejected_rating"]
+    assert pairs["chosen_rating"].dtype == pairs["rejected_rating"].dtype == float
+    first = hub[0]
+    assert pairs.iloc[0][["prompt", "chosen", "rejected", "chosen_rating", "rejected_rating"]].tolist() == [
+        first["prompt"], first["chosen"][1]["content"], first["rejected"][1]["content"], first["score_chosen"],
+        first["score_rejected"]]
+    assert list(pairs.loc[0, "chosen_ids"]) == encode_completions(policy_tokenizer, [first["chosen"][1]["content"]])[0]
+    tied = pairs[pairs["chosen_rating"] == pairs["rejected_rating"]]
+    assert list(tied["prompt"]) == [hub[i]["prompt"] for i in (34, 39, 44, 49)]
+    assert (pairs["chosen_rating"] >= pairs["rejected_rating"]).all()
+    untied, _ = instruct("preferences", {**source, "drop_ties": True}, policy_tokenizer)
+    assert (untied["chosen_rating"] > untied["rejected_rating"]).all() and len(untied) == len(pairs) - 4
+    prompts, _ = instruct("eval", spec(ULTRAFEEDBACK, "ultrafeedback", "test_prefs"), policy_tokenizer)
+    test = hub_rows(ULTRAFEEDBACK, "test_prefs")[0]
+    assert prompts.iloc[0][["prompt", "reference"]].tolist() == [test["prompt"], test["chosen"][1]["content"]]
+
+
+def test_ties_of_a_mapped_preference_set(tmp_path, tokenizer):
+    rows = [
+        ("Q1", "a1", "b1", 8.0, 6.5),    # 0 good
+        ("Q2", "a2", "b2", 7.0, 7.0),    # 1 tied
+        ("Q3", "same", "same", 5.0, 5.0),  # 2 identical_pair (first: not also a tie)
+        ("Q4", "a4", "b4", 6.0, None),   # 3 not_number (one rating missing: no tie)
+        ("Q5", "a5", "b5", 3.0, 3.0),    # 4 tied
+    ]
+    pd.DataFrame(rows, columns=["q", "good", "bad", "s_good", "s_bad"]).to_parquet(tmp_path / "r.parquet")
+    columns = {"prompt": "q", "chosen": "good", "rejected": "bad", "chosen_rating": "s_good",
+               "rejected_rating": "s_bad"}
+    source = spec(tmp_path / "r.parquet", "preference", None, columns=columns)
+    pairs, report = prepare("preferences", source, tokenizer)
+    assert dropped(report) == {"identical_pair": 1, "not_number": 1} and report["ties"] == 2
+    assert list(pairs["prompt"]) == ["Q1", "Q2", "Q5"] and list(pairs["rejected_rating"]) == [6.5, 7.0, 3.0]
+    pairs, report = prepare("preferences", {**source, "drop_ties": True}, tokenizer)
+    assert dropped(report) == {"identical_pair": 1, "tied": 2, "not_number": 1} and report["ties"] == 2
+    assert list(pairs["prompt"]) == ["Q1"] and "chosen_gold" not in pairs
+
+
+@pytest.mark.parametrize("change, role, message", [
+    ({"format": "tldr_preferences"}, "preferences",
+     r"^config key K\.drop_ties = True: only pairs with ratings can tie"),
+    ({"format": "preference", "columns": {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}},
+     "preferences", r"^config key K\.drop_ties = True: only pairs with ratings can tie"),
+    ({}, "eval", r"^config key K\.drop_ties = True: only pairs with ratings can tie \(the preferences role"),
+])
+def test_drop_ties_only_where_pairs_have_ratings(change, role, message):
+    source = spec(ULTRAFEEDBACK, "ultrafeedback", "train_prefs", drop_ties=True)
+    assert check_source(source, "preferences", "K") == "ok"
+    with pytest.raises(ValueError, match=message):
+        check_source({**source, **change}, role, "K")
+
+
+@pytest.mark.parametrize("path, fmt, role, missing, found", [
+    (TLDR_PREFERENCES, "ultrachat", "sft", "['messages']", "['info', 'summaries', "),
+    (ULTRACHAT, "ultrafeedback", "preferences", "['chosen', 'rejected', 'score_chosen', 'score_rejected']",
+     "['prompt', 'prompt_id', 'messages']"),
+    (ULTRAFEEDBACK, "tldr_sft", "eval", "['query', 'reference_response']",
+     "['prompt', 'prompt_id', 'chosen', 'rejected', 'messages', 'score_chosen', 'score_rejected']"),
+])
+def test_a_set_without_the_formats_columns_names_the_columns_found(path, fmt, role, missing, found):
+    split = {TLDR_PREFERENCES: "train", ULTRACHAT: "train_sft", ULTRAFEEDBACK: "test_prefs"}[path]
+    with pytest.raises(ValueError) as error:
+        check_source(spec(path, fmt, split), role, "K")
+    message = str(error.value)
+    assert message.startswith(f"config key K.format = '{fmt}': {path} (split {split}) lacks the format's column(s) "
+                              f"{missing}; columns found: {found}")
+
+
+@pytest.mark.parametrize("path, fmt, splits, roles", [
+    (ULTRACHAT, "ultrachat", ["train_sft", "test_sft", "train_gen", "test_gen"], ["sft", "eval"]),
+    (ULTRAFEEDBACK, "ultrafeedback", ["train_prefs", "test_prefs", "train_sft", "test_sft", "train_gen", "test_gen"],
+     ["preferences", "eval"]),
+])
+def test_check_source_accepts_the_committed_instruction_sets(path, fmt, splits, roles):
+    for split in splits:
+        for role in roles:
+            assert check_source(spec(path, fmt, split), role, "K") == "ok"
+    with pytest.raises(ValueError, match=rf"no such split; .* has splits {re.escape(str(sorted(splits)))}"):
+        check_source(spec(path, fmt, "validation"), roles[0], "K")
+
+
+def instruction_task_config() -> dict:
+    """The paper smoke's config with the instruction study's sets, chat prompts."""
+    config = yaml.safe_load((REPO / "config" / "paper-smoke.yaml").read_text())
+    task = config["tasks"]["tldr"]
+    task["data"] = {"sft": {"format": "ultrachat", "path": str(ULTRACHAT), "split": "train_sft"},
+                    "preferences": {"format": "ultrafeedback", "path": str(ULTRAFEEDBACK), "split": "train_prefs",
+                                    "drop_ties": True},
+                    "eval": {"format": "ultrafeedback", "path": str(ULTRAFEEDBACK), "split": "test_prefs"}}
+    task["model"].update(path=str(TINY_POLICY), prompt_format="chat")
+    task["gold"]["path"] = str(REPO / "tests" / "data" / "checkpoints" / "tiny-rm-smollm2")
+    return config
+
+
+def test_a_task_on_the_instruction_sets_validates():
+    config = validate_config(instruction_task_config(), check_availability=False)
+    data = config["tasks"]["tldr"]["data"]
+    assert [data[role]["drop_ties"] for role in ("sft", "preferences", "eval")] == [False, True, False]
+    bad = instruction_task_config()
+    bad["tasks"]["tldr"]["data"]["eval"]["drop_ties"] = True
+    with pytest.raises(ConfigError, match=r"config key tasks\.tldr\.data\.eval\.drop_ties = True: only pairs with "
+                                          r"ratings can tie"):
+        validate_config(bad, check_availability=False)
+    bad = instruction_task_config()
+    bad["tasks"]["tldr"]["data"]["sft"]["split"] = "train_prefs"
+    with pytest.raises(ConfigError, match=r"config key tasks\.tldr\.data\.sft\.split = 'train_prefs': no such split"):
+        validate_config(bad, check_availability=False)
 
 
 # ------------------------------------------------------------------ source kinds
@@ -486,9 +702,12 @@ def test_limits_must_be_above_the_template_and_ordered(tokenizer):
     ({"split": None}, "preferences", r"^config key K\.split = None: no split given; .* has splits \['train', "),
     ({"format": "tldr_sft"}, "preferences",
      r"^config key K\.format = 'tldr_sft': cannot serve the preferences role .*formats for preferences: "
-     r"\['preference', 'tldr_preferences'\]"),
+     r"\['preference', 'tldr_preferences', 'ultrafeedback'\]"),
     ({"format": "tldr_preferences"}, "sft", r"^config key K\.format = 'tldr_preferences': cannot serve the sft role"),
-    ({"format": "ultrachat"}, "sft", r"^config key K\.format = 'ultrachat': unknown format"),
+    ({"format": "ultrafeedback"}, "sft",
+     r"^config key K\.format = 'ultrafeedback': cannot serve the sft role .*formats for sft: \['tldr_sft', "
+     r"'ultrachat'\]"),
+    ({"format": "ultrachat_200k"}, "sft", r"^config key K\.format = 'ultrachat_200k': unknown format"),
     ({"format": "tldr_sft"}, "eval",
      r"^config key K\.format = 'tldr_sft': .* lacks the format's column\(s\) \['reference_response'\]; columns "
      r"found: \['info', 'summaries'"),
@@ -527,5 +746,5 @@ def test_prepare_role_checks_the_format_and_over_length(tokenizer):
 
 
 def test_committed_stand_ins_stay_small():
-    assert sum(f.stat().st_size for f in HUB.rglob("*") if f.is_file()) < 300_000
+    assert sum(f.stat().st_size for f in HUB.rglob("*") if f.is_file()) < 500_000
     assert math.isnan(pq.read_table(RELABELLED / "data" / "train-00000-of-00001.parquet")["chosen_score"][5].as_py())

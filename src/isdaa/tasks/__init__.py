@@ -17,11 +17,12 @@ into records.
 
 from __future__ import annotations
 
-from isdaa.tasks import preference_set, tldr, toy
+from isdaa.tasks import instruction, preference_set, tldr, toy
 
 SOURCES = {"toy": toy.make_records}
 
-FORMATS = {f.name: f for f in (tldr.TLDR_SFT, tldr.TLDR_PREFERENCES, preference_set.PREFERENCE)}
+FORMATS = {f.name: f for f in (tldr.TLDR_SFT, tldr.TLDR_PREFERENCES, instruction.ULTRACHAT, instruction.ULTRAFEEDBACK,
+                               preference_set.PREFERENCE)}
 
 
 def make_records(data: dict):

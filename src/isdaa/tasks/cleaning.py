@@ -8,6 +8,10 @@ A row counts under the first reason that applies, in the order of REASONS. Dupli
 are judged last, on the texts that are kept (after truncation), against the rows kept
 before them: so a row is a duplicate only of a row that is really in the table.
 
+Ties: a pair whose two ratings (`chosen_rating`, `rejected_rating`) are equal carries no
+preference. Such pairs are counted (`ties`) and kept, as the authors keep them, or
+dropped as `tied` with the source's `drop_ties`.
+
 Texts: a response's reader text (`response`, `chosen`, `rejected`, `reference`) is
 stripped; the raw prompt format's `completion` is the exact text that follows the
 prompt (a TL;DR summary's leading space kept; one space added when neither the prompt
@@ -23,10 +27,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from isdaa.tasks.preference_set import RATING_FIELDS
 from isdaa.tasks.sources import check_columns, load_source, source_format
 from isdaa.tokenization import encode_completions, encode_prompts
 
-REASONS = ("not_text", "empty", "identical_pair", "not_number", "prompt_too_long", "too_long", "duplicate")
+REASONS = ("not_text", "empty", "identical_pair", "tied", "not_number", "prompt_too_long", "too_long", "duplicate")
 RESPONSES = {"sft": ("response",), "preferences": ("chosen", "rejected"), "eval": ("reference",)}
 # The config section whose max_prompt_length / max_length bound each role.
 LIMIT_SECTIONS = {"sft": "sft", "preferences": "preference_data", "eval": "preference_data"}
@@ -58,11 +63,13 @@ class Row:
 
 
 class Tally:
-    """Dropped rows by reason, truncated rows, and the first row indices of each."""
+    """Dropped rows by reason, truncated rows, tied pairs (kept or dropped), and the first
+    row indices of each."""
 
     def __init__(self):
         self.dropped = {reason: 0 for reason in REASONS}
         self.truncated = 0
+        self.ties = 0
         self.examples: dict[str, list[int]] = {}
 
     def note(self, what: str, index: int) -> None:
@@ -77,6 +84,12 @@ class Tally:
     def truncate(self, index: int) -> None:
         self.truncated += 1
         self.note("truncated", index)
+
+    def tie(self, index: int, drop: bool) -> None:
+        self.ties += 1
+        self.note("ties", index)
+        if drop:
+            self.drop("tied", index)
 
 
 # ------------------------------------------------------------------ content checks
@@ -98,8 +111,15 @@ def is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def content_rows(role: str, values: dict[str, list], end_text, tally: Tally) -> list[Row]:
-    """The rows whose texts and numbers can be used (not_text, empty, identical_pair, not_number)."""
+def is_tie(scores: dict) -> bool:
+    """Both ratings given, as numbers, and equal (no ratings: never a tie)."""
+    ratings = [scores.get(f) for f in RATING_FIELDS]
+    return all(is_number(r) for r in ratings) and ratings[0] == ratings[1]
+
+
+def content_rows(role: str, values: dict[str, list], end_text, drop_ties: bool, tally: Tally) -> list[Row]:
+    """The rows whose texts and numbers can be used (not_text, empty, identical_pair, tied
+    with drop_ties, not_number); ties counted either way."""
     responses = RESPONSES[role]
     number_fields = [f for f in values if f != "prompt" and f not in responses]
     rows = []
@@ -115,6 +135,10 @@ def content_rows(role: str, values: dict[str, list], end_text, tally: Tally) -> 
             tally.drop("identical_pair", i)
             continue
         scores = {f: values[f][i] for f in number_fields}
+        if is_tie(scores):
+            tally.tie(i, drop_ties)
+            if drop_ties:
+                continue
         if not all(is_number(v) for v in scores.values()):
             tally.drop("not_number", i)
             continue
@@ -292,12 +316,13 @@ def prepare_role(role: str, spec: dict, tokenizer, model_settings: dict, limits:
     check_columns(fmt, spec, dataset.column_names, source["split"], key)
     end_text = fmt.end_text if spec.get("end_text") is None else tuple(spec["end_text"])
     tally = Tally()
-    rows = content_rows(role, fmt.read(role, spec, dataset), end_text, tally)
+    rows = content_rows(role, fmt.read(role, spec, dataset), end_text, bool(spec.get("drop_ties")), tally)
     tokenise(rows, role, tokenizer, model_settings)
     rows = fit_limits(rows, role, tokenizer, model_settings, limits, over_length, tally)
     rows = drop_duplicates(rows, role, tally)
     report = {"role": role, "format": fmt.name, "source": source, "rows_read": len(dataset), "rows_kept": len(rows),
-              "dropped": tally.dropped, "truncated": tally.truncated, "examples": tally.examples}
+              "dropped": tally.dropped, "truncated": tally.truncated, "ties": tally.ties,
+              "examples": tally.examples}
     if not rows:
         dropped = {reason: n for reason, n in tally.dropped.items() if n}
         raise ValueError(f"data role {role}: no usable row in {source['path']} (split {source['split']}): "

@@ -2,7 +2,8 @@
 
 It is also the shape every dataset format has (`Format`): which of the set's columns
 holds each of our fields, the roles the set can serve, and the end text its responses
-carry. A fixed-layout format (tldr.py) is the same reader with its columns built in.
+carry. A fixed-layout format (tldr.py, instruction.py) is the same reader with its
+columns built in, and its own way of taking a text from a conversation where it needs one.
 
 Values are passed on as they are (a `None`, a number, an empty text): cleaning.py
 decides what is bad, and counts it.
@@ -10,10 +11,14 @@ decides what is bad, and counts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-# Optional number fields of a pair (passed on as they are; texts go through `message_text`).
-NUMBER_FIELDS = ("chosen_gold", "rejected_gold", "behavior_chosen_logp", "behavior_rejected_logp")
+# A pair's ratings by a judge (UltraFeedback's GPT-4 scores): not gold scores, which are
+# the study's ground truth; two equal ratings are a tie (cleaning.py counts them).
+RATING_FIELDS = ("chosen_rating", "rejected_rating")
+# Optional number fields of a pair (passed on as they are; texts go through the format's `text`).
+NUMBER_FIELDS = ("chosen_gold", "rejected_gold", "behavior_chosen_logp", "behavior_rejected_logp", *RATING_FIELDS)
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 
 
@@ -41,13 +46,15 @@ class Format:
     """How a dataset's rows map to our records.
 
     `columns`: our field -> the set's column (None: the config's `columns` mapping);
-    `reference`: the field the eval role's reference response comes from."""
+    `reference`: the field the eval role's reference response comes from; `text`: a
+    field's text from a column's value (value, "prompt" | "response")."""
 
     name: str
     roles: tuple[str, ...]
     columns: dict[str, str] | None
     reference: str
     end_text: tuple[str, ...] = ()
+    text: Callable = message_text
 
     def field_columns(self, spec: dict) -> dict[str, str]:
         """Our field -> the set's column, for every field this source has."""
@@ -93,7 +100,7 @@ class Format:
         for field, column in columns.items():
             values = table[column]
             out[field] = values if field in NUMBER_FIELDS else [
-                message_text(v, "prompt" if field == "prompt" else "response") for v in values]
+                self.text(v, "prompt" if field == "prompt" else "response") for v in values]
         return out
 
 

@@ -1,6 +1,7 @@
 """Where a dataset source lies and how it is read (a task's `data.<role>` spec).
 
-A spec: {format, path, revision, split, columns, end_text, max_rows, drop_last_rows}.
+A spec: {format, path, revision, split, columns, end_text, max_rows, drop_last_rows,
+drop_ties}.
 `path` is a hub dataset id or a local path: a parquet / jsonl / json file (one split), a
 folder of such files laid out as on the hub (splits from file names such as
 data/train-00000-of-00001.parquet, or the README's `configs`), or a `save_to_disk`
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from isdaa import modeling
 from isdaa.tasks import FORMATS
+from isdaa.tasks.preference_set import RATING_FIELDS
 
 FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 SINGLE_SPLIT = "train"  # what `datasets` calls the one split of a file or a saved Dataset
@@ -228,7 +230,18 @@ def source_format(spec: dict, role: str, key: str):
         raise ValueError(f"config key {key}.format = {name!r}: cannot serve the {role} role (it serves "
                          f"{list(fmt.roles)}); formats for {role}: {serving}")
     fmt.check_mapping(spec, key)
+    check_drop_ties(fmt, spec, role, key)
     return fmt
+
+
+def check_drop_ties(fmt, spec: dict, role: str, key: str) -> None:
+    """drop_ties acts only on pairs with ratings: anywhere else it would silently do nothing."""
+    if not spec.get("drop_ties"):
+        return
+    if role != "preferences" or not set(RATING_FIELDS) <= set(fmt.field_columns(spec)):
+        raise ValueError(f"config key {key}.drop_ties = {spec['drop_ties']!r}: only pairs with ratings can tie "
+                         f"(the preferences role of format ultrafeedback, or of format preference with columns "
+                         f"{list(RATING_FIELDS)}); here it would drop nothing")
 
 
 def check_columns(fmt, spec: dict, columns: list[str], split: str, key: str) -> None:
