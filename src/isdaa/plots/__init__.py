@@ -5,7 +5,9 @@ draws and returns the figure; `save` writes it (PDF, PNG, ... by extension) and 
 it. `tables` holds a task's "summary", "dynamics" and "train_logs" tables (as written
 under results/<task>/tables/) and, for `regime_map`, its "cells" (per seed and regime);
 `settings` is what `plot_settings` builds from the task's config (plus the config's
-`plots` section and, for `regime_map`, "regimes" and "regime_pairs").
+`plots` section and, for `regime_map`, "regimes" and "regime_pairs"). `benchmark_scores`
+draws the LLM-judge benchmarks from another table (benchmarks.csv) by its own rule: it
+is not in `FIGURES`.
 
 What every figure shares, so that one reads the others:
 - a method keeps one colour everywhere: each DAA family one hue (DPO blue, IPO green,
@@ -15,11 +17,12 @@ What every figure shares, so that one reads the others:
 - the SFT policy (the reference) is a black star, or a black line where x is not KL;
 - legends list methods in the config's order with the config's labels, and sit
   outside the axes;
-- error bars are the standard deviation over seeds, drawn thin and faint under the
-  points; titles say how many seeds each point averages.
+- error bars are the standard deviation over seeds (a benchmark score of one seed: its
+  interval), drawn thin and faint under the points; titles say how many seeds each
+  point averages.
 
 Modules: `common` (what the figures share, `save`), then one per figure family:
-`tradeoff`, `dynamics`, `ablation`, `regimes` (the regime map).
+`tradeoff`, `dynamics`, `ablation`, `regimes` (the regime map), `benchmarks`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Callable
 import pandas as pd
 
 from isdaa.plots.ablation import is_eps_ablation
+from isdaa.plots.benchmarks import benchmark_scores  # noqa: F401 (drawn by its own rule)
 from isdaa.plots.common import (  # noqa: F401 (the public API)
     BETA_LABEL,
     DPI,

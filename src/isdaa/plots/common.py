@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from isdaa.io import atomic_path
@@ -182,12 +183,13 @@ def panel_grid(fig, n: int, sharex=True, sharey=True):
 
 
 def errorbars(ax, x, y, xerr=None, yerr=None, color="black", zorder=2) -> None:
-    """Thin, faint error bars with small caps, under the points; nothing where std is NaN."""
+    """Thin, faint error bars with small caps, under the points; nothing where std is NaN.
+    An error is one row (±) or two (below, above: an interval's distances)."""
     def clean(err):
         if err is None:
             return None
-        err = pd.Series(err).astype(float)
-        return None if err.isna().all() else err.fillna(0).to_numpy()
+        err = np.asarray(err, dtype=float)
+        return None if np.isnan(err).all() else np.nan_to_num(err)
 
     xerr, yerr = clean(xerr), clean(yerr)
     if xerr is None and yerr is None:
