@@ -5,8 +5,10 @@ crash on the edge cases (one seed, one beta, no dynamics cells, no IS method).
 
 Tables: tests/data/demo_tables/ (a copy of a real demo run: 13 cells, one seed) and a
 full-study-shaped summary synthesised here from config/toy-full.yaml's grid (3 seeds,
-the clip ablation, RPO/R-DPO/DPO on the same spot at beta 1 as in the real study).
-Fast: no Snakemake, no model; every figure drawn off-screen with Agg.
+the clip ablation, RPO/R-DPO/DPO on the same spot at beta 1 as in the real study); for
+`benchmark_scores`, a benchmarks table as the judge rules write it (SFT, 2 methods x 2
+betas x 2 seeds, AlpacaEval, Arena-Hard and MT-Bench). Fast: no Snakemake, no model;
+every figure drawn off-screen with Agg.
 """
 
 import math
@@ -23,7 +25,7 @@ from matplotlib.text import Text
 
 from isdaa.cli import main
 from isdaa.config import eps_ablation, task_config, validate_config
-from isdaa.plots import FIGURES, KL_LABELS, method_colors, plot_settings, save
+from isdaa.plots import FIGURES, KL_LABELS, benchmark_scores, method_colors, plot_settings, save
 
 DATA = Path(__file__).parent / "data" / "demo_tables"
 SMALL_MULTIPLES = ("kl_tradeoff", "gold_vs_beta", "winrate_vs_beta")
@@ -410,6 +412,177 @@ def test_without_dynamics_cells_the_figure_says_so():
     tables, settings = EDGE_CASES["no IS method"][0]()
     fig = FIGURES["is_eps_ablation"](tables, settings)
     assert any("No IS-DPO" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+# ---------------------------------------------------------------------------- benchmarks
+
+# (benchmark, version, judge, questions, metrics (primary first), SFT score, gain as beta
+# falls a decade, half width of a 90% interval): AlpacaEval and Arena-Hard in %, MT-Bench 1-10.
+BENCHMARK_SPECS = [
+    ("alpaca_eval", "2.0", "gpt-4-1106-preview", 805, ("lc_win_rate", "win_rate"), 8.0, 3.0, 1.2),
+    ("arena_hard", "v0.1", "gpt-4-1106-preview", 500, ("win_rate",), 5.0, 2.0, 1.5),
+    ("mt_bench", "1", "gpt-4", 80, ("overall", "turn_1", "turn_2"), 5.2, 0.4, 0.25),
+]
+
+
+def benchmark_rows(methods=("dpo", "is_dpo"), betas=(0.1, 0.01), seeds=(1, 2)) -> pd.DataFrame:
+    """A benchmarks table as the judge rules write it: the SFT policy and each (method,
+    beta, seed), every metric of AlpacaEval 2.0, Arena-Hard v0.1 and MT-Bench; scores rise
+    from the SFT policy's as beta falls, IS-DPO's less, seeds apart by a little."""
+    rows = []
+    policies = [("sft", np.nan, seeds[0])] + [(m, b, s) for m in methods for b in betas for s in seeds]
+    for method, beta, seed in policies:
+        for benchmark, version, judge, n, metrics, sft, gain, half in BENCHMARK_SPECS:
+            for i, metric in enumerate(metrics):
+                decades = 0.0 if method == "sft" else 2 - math.log10(beta)
+                score = sft + gain * decades * (0.6 if method.startswith("is_") else 1.0) + 0.3 * half * (seed - 1.5)
+                score -= 0.1 * gain * i
+                rows.append({"task": "toy", "regime": "default", "method": method, "beta": beta, "seed": seed,
+                             "benchmark": benchmark, "version": version, "metric": metric, "primary": i == 0,
+                             "judge_model": judge, "score": score, "interval_low": score - half,
+                             "interval_high": score + half, "n": n, "failures": 0, "tokens": 600 * n,
+                             "prompt_tokens": 500 * n, "completion_tokens": 100 * n, "calls": n,
+                             "cost_usd": 0.006 * n})
+    return pd.DataFrame(rows)
+
+
+BENCHMARK_TITLES = ["AlpacaEval 2.0 (LC win rate, %)", "Arena-Hard v0.1 (win rate vs baseline, %)",
+                    "MT-Bench (1–10)"]
+
+
+def panel_notes(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_benchmark_scores_draw_a_panel_per_benchmark_a_line_per_method_and_the_sft_line():
+    table, settings = benchmark_rows(), plot_settings(demo_task())
+    fig = benchmark_scores(table, settings)
+    assert_reads(fig)
+    axes = data_axes(fig)
+    assert [ax.get_title() for ax in axes] == BENCHMARK_TITLES
+    colors = method_colors(settings["methods"])
+    primary = table[table["primary"]]
+    for ax, (benchmark, *_) in zip(axes, BENCHMARK_SPECS):
+        assert ax.get_xscale() == "log"
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.01", "0.1"]
+        lines = {line.get_color(): line for line in ax.get_lines() if len(line.get_xdata()) == 2}
+        rows = primary[primary["benchmark"] == benchmark]
+        for method in ("dpo", "is_dpo"):
+            means = rows[rows["method"] == method].groupby("beta")["score"].mean()  # over the 2 seeds
+            assert list(lines[colors[method]].get_ydata()) == pytest.approx(list(means))
+        assert lines[colors["is_dpo"]].get_linestyle() == "--"  # IS dashed, as everywhere
+        sft = rows.loc[rows["method"] == "sft", "score"].iloc[0]
+        assert any(line.get_ydata()[0] == line.get_ydata()[1] == sft and line.get_color() == "black"
+                   for line in ax.get_lines())
+        assert ax.patches  # the SFT interval's band
+        judge = rows["judge_model"].iloc[0]
+        assert panel_notes(ax) == [f"judge: {judge}; {rows['n'].iloc[0]} questions judged"]
+    assert legend_labels(fig) == ["DPO", "IS-DPO (ε=1)", "SFT policy", "SFT 90% interval"]
+    assert "mean over 2 seeds, bars: ± std over seeds" in fig.get_suptitle()
+    assert fig.get_supxlabel() == "β (KL strength, log scale)"
+
+
+def test_benchmark_scores_keep_each_methods_colour_and_label_without_a_config():
+    fig = benchmark_scores(benchmark_rows(methods=("is_dpo", "dpo")), {"methods": []})
+    assert legend_labels(fig)[:2] == ["is_dpo", "dpo"]  # raw names, table order
+    assert "toy" in fig.get_suptitle()
+
+
+def test_one_seed_draws_each_scores_interval_and_says_so():
+    table = benchmark_rows(seeds=(1,))
+    fig = benchmark_scores(table, plot_settings(demo_task()))
+    assert_reads(fig)
+    assert "one seed per point; bars: the judge's 90% interval" in fig.get_suptitle()
+    ax = data_axes(fig)[0]
+    segments = [seg for c in ax.collections for seg in c.get_segments()]
+    half = BENCHMARK_SPECS[0][-1]  # AlpacaEval's
+    assert len(segments) == 4 and all(abs(s[1][1] - s[0][1]) == pytest.approx(2 * half) for s in segments)
+
+
+BENCHMARK_EDGE_CASES = {
+    "a single beta": lambda t: t[t["beta"].isna() | (t["beta"] == 0.1)],
+    "a single seed and NaN intervals": lambda t: t[t["seed"] == 1].assign(interval_low=np.nan, interval_high=np.nan),
+    "MT-Bench only": lambda t: t[t["benchmark"] == "mt_bench"],
+    "Arena-Hard missing": lambda t: t[t["benchmark"] != "arena_hard"],
+    "no SFT row": lambda t: t[t["method"] != "sft"],
+    "the SFT policy only": lambda t: t[t["method"] == "sft"],
+    "a method on one benchmark only": lambda t: t[(t["method"] != "is_dpo") | (t["benchmark"] == "alpaca_eval")],
+    "versions read as numbers, the flag as text": lambda t: t.assign(
+        version=t["version"].map({"2.0": 2.0, "v0.1": "v0.1", "1": 1}), primary=t["primary"].astype(str)),
+}
+
+
+@pytest.mark.parametrize("case", list(BENCHMARK_EDGE_CASES))
+def test_benchmark_scores_edge_cases_draw_a_figure_that_reads(case):
+    table = BENCHMARK_EDGE_CASES[case](benchmark_rows())
+    fig = benchmark_scores(table, plot_settings(demo_task()))
+    assert_reads(fig)
+    titles = [ax.get_title() for ax in data_axes(fig)]
+    present = [t for t, (b, *_) in zip(BENCHMARK_TITLES, BENCHMARK_SPECS) if b in set(table["benchmark"])]
+    assert titles == present
+    has_sft = (table["method"] == "sft").any()
+    assert ("SFT policy" in legend_labels(fig)) == has_sft
+    banded = has_sft and table["interval_low"].notna().any()
+    assert ("SFT 90% interval" in legend_labels(fig)) == banded
+    assert all(bool(ax.patches) == banded for ax in data_axes(fig))
+
+
+def test_a_single_beta_and_seed_without_intervals_draws_points_without_bars():
+    table = benchmark_rows(betas=(0.1,), seeds=(1,)).assign(interval_low=np.nan, interval_high=np.nan)
+    fig = benchmark_scores(table, plot_settings(demo_task()))
+    assert "one seed per point (no interval)" in fig.get_suptitle()
+    for ax in data_axes(fig):
+        assert not [c for c in ax.collections if len(c.get_segments())]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1"]
+        low, high = ax.get_xlim()
+        assert low < 0.1 < high
+
+
+def test_failures_are_flagged_in_the_panel_note():
+    table = benchmark_rows()
+    hit = (table["benchmark"] == "arena_hard") & (table["method"] == "dpo") & (table["beta"] == 0.01)
+    table.loc[hit, "failures"] = 3
+    fig = benchmark_scores(table, plot_settings(demo_task()))
+    assert_reads(fig)
+    alpaca, arena, _ = data_axes(fig)
+    assert not any("failed" in text for text in panel_notes(alpaca))
+    flagged = [t for t in arena.texts if "failed" in t.get_text()]
+    assert [t.get_text() for t in flagged] == ["6 failed (not scored) in 2 of 9 policies"]
+    judge = next(t for t in arena.texts if t.get_text().startswith("judge: "))
+    assert flagged[0].get_color() != judge.get_color()
+
+
+def test_a_policy_with_nothing_scored_is_a_failure_not_a_point():
+    """The table's row for it: no metric, no score, its questions all failures."""
+    table = benchmark_rows()
+    mt = table[(table["benchmark"] == "mt_bench") & (table["method"] == "dpo") & (table["beta"] == 0.01)
+               & (table["seed"] == 2)]
+    table = table.drop(mt.index[1:])
+    table.loc[mt.index[0], ["metric", "score", "interval_low", "interval_high", "n", "failures"]] = [
+        None, np.nan, np.nan, np.nan, 0, 80]
+    settings = plot_settings(demo_task())
+    fig = benchmark_scores(table, settings)
+    assert_reads(fig)
+    ax = data_axes(fig)[2]
+    assert ax.get_title() == "MT-Bench (1–10)"
+    assert panel_notes(ax) == ["judge: gpt-4; 0–80 questions judged", "80 failed (not scored) in 1 of 9 policies"]
+    dpo = next(line for line in ax.get_lines() if line.get_color() == method_colors(settings["methods"])["dpo"])
+    seed_1 = table.query("benchmark == 'mt_bench' and method == 'dpo' and beta == 0.01 and seed == 1 and primary")
+    assert dpo.get_ydata()[0] == pytest.approx(seed_1["score"].iloc[0])  # the other seed alone
+    assert "mean over 1–2 seeds" in fig.get_suptitle()
+
+
+def test_a_point_never_averages_two_regimes():
+    table = benchmark_rows()
+    other = table.assign(regime="lr 1e-4", score=table["score"] + 50)
+    fig = benchmark_scores(pd.concat([other, table]), plot_settings(demo_task()))
+    assert "regime default only (of 2)" in fig.get_suptitle()
+    assert all(max(line.get_ydata()) < 50 for ax in data_axes(fig) for line in ax.get_lines())
+
+
+def test_benchmark_scores_without_primary_rows_say_so():
+    fig = benchmark_scores(benchmark_rows().assign(primary=False), plot_settings(demo_task()))
+    assert any("No benchmark scores" in t.get_text() for ax in fig.axes for t in ax.texts)
 
 
 # ---------------------------------------------------------------------------- files and the CLI
