@@ -22,7 +22,17 @@ include: "workflow/rules/sft.smk"
 include: "workflow/rules/preferences.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/aggregate.smk"
+
+
+# What the LLM judges of this config's benchmarks will cost, before anything runs (also in
+# `snakemake -n`); `python -m isdaa judge-plan` counts the calls already cached.
+if workflow.is_main_process and BENCHMARK_TASKS:
+    from isdaa.judges.plan import planned, summary
+
+    print(f"judges: {summary(planned(config))}\n(`python -m isdaa judge-plan --configfile <config>` counts the "
+          "requests already cached)", file=sys.stderr)
 
 
 # Every figure and table of every task.

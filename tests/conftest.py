@@ -62,6 +62,40 @@ def smoke_local_run(tmp_path_factory):
     return start_smoke_local_run(tmp_path_factory)()
 
 
+PAPER_SMOKE = REPO / "config" / "paper-smoke.yaml"
+# The judge's API key of the paper-smoke run: a secret that must appear in no file, log or error.
+JUDGE_KEY = "sk-isdaa-test-9f8e7d6c5b4a"
+
+
+def paper_smoke_config(base_url: str | None = None, cache_dir: str | None = None) -> dict:
+    """config/paper-smoke.yaml, its judge pointed at `base_url` (a ScriptedJudge)."""
+    config = yaml.safe_load(PAPER_SMOKE.read_text())
+    config["judge"].update(base_url=base_url, cache_dir=cache_dir)
+    return config
+
+
+def judge_env(key: str = JUDGE_KEY) -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", OPENAI_API_KEY=key)
+
+
+@pytest.fixture(scope="session")
+def paper_smoke_run(tmp_path_factory):
+    """config/paper-smoke.yaml run to `all` (both tasks; the instruction task's benchmarks
+    judged by a scripted judge over real HTTP). Returns the working folder; the judge's
+    request count is in `requests.txt` beside it."""
+    require_vllm()
+    from judge_server import ScriptedJudge
+    from workflow_helpers import snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("paper-smoke")
+    os.symlink(REPO / "tests", workdir / "tests")  # where the config's relative paths resolve
+    with ScriptedJudge(api_key=JUDGE_KEY) as judge:
+        path = write_config(workdir, paper_smoke_config(judge.base_url), name="paper-smoke.yaml")
+        snakemake(workdir, "--cores", "2", "all", configfile=path, env=judge_env())
+        (workdir / "requests.txt").write_text(str(len(judge.requests)))
+    return workdir
+
+
 def require_vllm():
     """Skip when vLLM is not installed, unless ISDAA_REQUIRE_VLLM is set (CI), where a
     missing vLLM must fail rather than skip."""

@@ -20,15 +20,17 @@ from workflow_helpers import job_stats, snakemake, write_config
 from isdaa.config import load_config, snapshot_epochs
 from isdaa.fetch import command, hub_items
 
-SOURCE_TAG = re.compile(r"#.*\[(paper|hub|is|ais|ours)\]")
+SOURCE_TAG = re.compile(r"#.*\[(paper|hub|is|ais|judges|ours)\]")
 
 
 def flat(node, prefix=""):
-    """{dotted key: leaf value} of a YAML tree (lists are leaves)."""
+    """{dotted key: leaf value} of a YAML tree (lists, and the mappings the smoke replaces
+    whole, are leaves)."""
     out = {}
     for key, value in node.items():
         path = f"{prefix}.{key}" if prefix else key
-        out.update(flat(value, path) if isinstance(value, dict) and value else {path: value})
+        whole = path in OVERRIDES
+        out.update(flat(value, path) if isinstance(value, dict) and value and not whole else {path: value})
     return out
 
 
@@ -70,15 +72,27 @@ def test_the_paper_dag_plans_offline_without_the_hub_or_its_cache(tmp_path, monk
     snapshots = len(snapshot_epochs(training["epochs"], training["snapshots_per_epoch"]))
     cells = 9 * 3 * 3
     policies = cells + 1 + snapshots * len(task["dynamics"]["methods"])  # the cells, SFT, the dynamics snapshots
-    assert stats["train_preference"] == cells == 81
-    assert stats["sample"] == stats["score"] == policies and "evaluate" not in stats
-    for once in ("prepare_sft", "prepare_pairs", "prepare_eval", "sft", "relabel_pairs", "score_references",
-                 "reference_logps", "data_report", "aggregate", "table_pages", "all_tasks_tables"):
-        assert stats[once] == 1, once
-    assert "build_model" not in stats and "label_preferences" not in stats and "import_pairs" not in stats
-    assert stats["plot"] == 4 and stats["headline_figure"] == 8  # no clip ablation: one clip value
-    # The dry run says what a real run would miss, and how to get it.
+    # The instruction-following study: the nine methods x three betas x one seed, no dynamics.
+    instruction = 9 * 3
+    assert stats["train_preference"] == cells + instruction == 108
+    assert stats["sample"] == stats["score"] == policies + instruction + 1 and "evaluate" not in stats
+    for each_task in ("prepare_sft", "prepare_pairs", "prepare_eval", "sft", "score_references", "reference_logps",
+                      "data_report", "aggregate", "table_pages"):
+        assert stats[each_task] == 2, each_task
+    assert stats["relabel_pairs"] == 1 and stats["import_pairs"] == 1  # TL;DR relabels, UltraFeedback is imported
+    assert stats["all_tasks_tables"] == 1
+    assert "build_model" not in stats and "label_preferences" not in stats
+    assert stats["plot"] == 4 + 3 and stats["headline_figure"] == 8  # no clip ablation; no dynamics for instruction
+    # Its benchmarks: each policy (SFT and 27 cells) answers and is judged on each of the three.
+    assert stats["benchmark_data"] == 3 and stats["benchmark_answers"] == 3 * (instruction + 1)
+    for rule in ("judge_alpaca_eval", "judge_arena_hard", "judge_mt_bench"):
+        assert stats[rule] == instruction + 1, rule
+    assert stats["benchmark_table"] == stats["plot_benchmarks"] == 1
+    # The dry run says what a real run would miss, and how to get it, and what the judges will cost.
     assert "meta-llama/Llama-3.2-3B" in out.stderr and "python -m isdaa fetch" in out.stderr
+    assert "instruction alpaca_eval 2.0 (judge gpt-4-1106-preview): 28 policies x 805 questions x 1 = 22,540 judge " \
+           "calls at most" in out.stderr
+    assert "mt_bench 1 (judge gpt-4): 28 policies x 80 questions x 2 = 4,480" in out.stderr
 
 
 def test_a_real_run_without_the_checkpoints_or_data_stops_before_any_job(tmp_path):
@@ -96,12 +110,21 @@ def test_fetch_lists_every_hub_checkpoint_and_dataset_once(tmp_path, monkeypatch
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.chdir(REPO)  # the smoke config's paths are relative to the repository
     items = hub_items(load_config(PAPER, check_availability=False))
-    assert {(i["repo_type"], i["repo_id"]) for i in items} == {
-        ("model", "meta-llama/Llama-3.2-3B"), ("model", "DatPySci/Llama-3.1-8B-rm-mixture"),
-        ("dataset", "vwxyzjn/summarize_from_feedback_tldr_3_filtered_oai_preprocessing_1706381144"),
-        ("dataset", "vwxyzjn/summarize_from_feedback_oai_preprocessing_1706381144"),
+    assert {(i["repo_type"], i["repo_id"], i.get("filename")) for i in items} == {
+        ("model", "meta-llama/Llama-3.2-3B", None), ("model", "DatPySci/Llama-3.1-8B-rm-mixture", None),
+        ("model", "meta-llama/Llama-3.2-3B-Instruct", None),
+        ("dataset", "vwxyzjn/summarize_from_feedback_tldr_3_filtered_oai_preprocessing_1706381144", None),
+        ("dataset", "vwxyzjn/summarize_from_feedback_oai_preprocessing_1706381144", None),
+        ("dataset", "HuggingFaceH4/ultrachat_200k", None), ("dataset", "HuggingFaceH4/ultrafeedback_binarized", None),
+        # The benchmarks' hub files, one by one (not their whole repositories).
+        ("dataset", "tatsu-lab/alpaca_eval", "alpaca_eval_gpt4_baseline.json"),
+        ("dataset", "tatsu-lab/alpaca_eval", "df_gamed.csv"),
+        ("dataset", "lmarena-ai/arena-hard-auto", "data/arena-hard-v0.1/question.jsonl"),
+        ("dataset", "lmarena-ai/arena-hard-auto", "data/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl"),
     }
     assert command(next(i for i in items if i["repo_type"] == "dataset")).startswith("hf download ")
+    assert command(next(i for i in items if i.get("filename") == "df_gamed.csv")) == \
+        "hf download --repo-type dataset tatsu-lab/alpaca_eval df_gamed.csv"
     # The smoke config reads local copies only: nothing to fetch.
     assert hub_items(load_config(SMOKE, check_availability=False)) == []
 
@@ -137,6 +160,17 @@ def test_fetch_resolves_each_item_and_says_which_commit_to_pin(tmp_path):
                                                           {"config.json": reward}),
         sft_id: fake_snapshot(hub, "dataset", sft_id, {"": data / sft_id}),
         pref_id: fake_snapshot(hub, "dataset", pref_id, {"": data / pref_id}),
+        # A tokenizer with a chat template (the tiny checkpoint's) stands in for Llama's.
+        "meta-llama/Llama-3.2-3B-Instruct": fake_snapshot(hub, "model", "meta-llama/Llama-3.2-3B-Instruct", {
+            "": REPO / "tests" / "data" / "checkpoints" / "tiny-llama-smollm2"}),
+        "HuggingFaceH4/ultrachat_200k": fake_snapshot(hub, "dataset", "HuggingFaceH4/ultrachat_200k",
+                                                      {"": data / "HuggingFaceH4/ultrachat_200k"}),
+        "HuggingFaceH4/ultrafeedback_binarized": fake_snapshot(hub, "dataset", "HuggingFaceH4/ultrafeedback_binarized",
+                                                               {"": data / "HuggingFaceH4/ultrafeedback_binarized"}),
+        "tatsu-lab/alpaca_eval": fake_snapshot(hub, "dataset", "tatsu-lab/alpaca_eval",
+                                               {"alpaca_eval_gpt4_baseline.json": "[]", "df_gamed.csv": "index\n"}),
+        "lmarena-ai/arena-hard-auto": fake_snapshot(hub, "dataset", "lmarena-ai/arena-hard-auto", {
+            "data/arena-hard-v0.1/question.jsonl": "", "data/arena-hard-v0.1/model_answer/gpt-4-0314.jsonl": ""}),
     }
     out = subprocess.run([sys.executable, "-m", "isdaa", "fetch", "--configfile", PAPER], capture_output=True, text=True,
                          env=offline_env(tmp_path), cwd=REPO)

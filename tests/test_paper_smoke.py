@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, require_vllm
+from conftest import REPO
 from transformers import AutoTokenizer
 from workflow_helpers import planned_jobs, snakemake, write_config
 
@@ -29,11 +29,8 @@ def study_folder(workdir):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    require_vllm()
-    workdir = study_folder(tmp_path_factory.mktemp("paper-smoke"))
-    snakemake(workdir, "--cores", "2", "all", configfile=SMOKE_PATH)
-    return workdir
+def run(paper_smoke_run):
+    return paper_smoke_run
 
 
 def results(run):

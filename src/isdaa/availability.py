@@ -22,6 +22,8 @@ def unavailable(config: dict) -> list[dict]:
 
     items = []
     for item in hub_items(config):
+        if item.get("filename"):
+            continue  # a benchmark's file: checked with the others below
         if item["repo_type"] == "model":
             missing = modeling.deferred(item["repo_id"])
         else:
@@ -32,6 +34,7 @@ def unavailable(config: dict) -> list[dict]:
     for name in config["tasks"]:
         for study in studies(task_config(config, name)).values():
             items += _missing_packages(config, study, f"tasks.{name}")
+        items += _missing_benchmark_files(config, name)
     unique = {}
     for item in items:
         unique.setdefault((item["key"], item["value"]), item)
@@ -61,6 +64,26 @@ def _missing_packages(config: dict, task: dict, key: str) -> list[dict]:
             if not any(importlib.util.find_spec(module) for module in TRACKERS[tracker]):
                 items.append({"key": f"{key}.{section}.report_to", "value": tracker,
                               "what": f"{tracker} is not installed here", "fetch": f"pip install {TRACKERS[tracker][0]}"})
+    return items
+
+
+def _missing_benchmark_files(config: dict, name: str) -> list[dict]:
+    """Benchmark files that cannot be had here, for benchmarks whose data folder is not made
+    yet (once it is, the files are not read again)."""
+    from pathlib import Path
+
+    from isdaa.fetch import benchmark_files
+    from isdaa.judges.files import unavailable_source
+    from isdaa.layout import Layout
+
+    items = []
+    for bench in benchmark_files(config, name):
+        folder = Path(Layout(config["results_dir"]).benchmark_set(bench["benchmark"], name))
+        if (folder / "questions.parquet").is_file():
+            continue
+        problem = unavailable_source(bench["source"])
+        if problem:
+            items.append({"key": bench["key"], "value": bench["source"], "what": problem[0], "fetch": problem[1]})
     return items
 
 

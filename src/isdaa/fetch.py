@@ -9,6 +9,8 @@ copies (`HF_HOME`). Nothing here runs inside the workflow: its jobs only read th
 from __future__ import annotations
 
 from isdaa.config import DATA_ROLES, is_hub_task, studies, task_config
+from isdaa.judges import files
+from isdaa.judges.settings import benchmark_settings, enabled_benchmarks
 from isdaa.modeling import download_command, is_local
 from isdaa.tasks.sources import hub_ids
 
@@ -36,12 +38,31 @@ def hub_items(config: dict) -> list[dict]:
                 for role in DATA_ROLES:
                     for repo_type, repo_id, revision in hub_ids(study["data"][role]):
                         add(f"{key}.data.{role}.path", repo_type, repo_id, revision)
+        # A benchmark's hub files, one by one (its dataset repository holds far more).
+        for bench in benchmark_files(config, name):
+            if files.kind(bench["source"]) == "hub":
+                repo_id, filename, revision = files.parse_hub(bench["source"])
+                items.setdefault(("dataset", repo_id, revision, filename),
+                                 {"key": bench["key"], "repo_type": "dataset", "repo_id": repo_id, "revision": revision,
+                                  "filename": filename})
     return list(items.values())
+
+
+def benchmark_files(config: dict, name: str) -> list[dict]:
+    """Every file source of a task's enabled benchmarks: {key, source}."""
+    task = task_config(config, name)
+    out = []
+    for bench in enabled_benchmarks(task):
+        for role, source in benchmark_settings(config, task, bench)["files"].items():
+            if source is not None:
+                out.append({"key": f"tasks.{name}.benchmarks.{bench}.files.{role}", "source": source,
+                            "benchmark": bench})
+    return out
 
 
 def command(item: dict) -> str:
     """The `hf download` command line that fetches one item (what a user can run by hand)."""
-    return download_command(item["repo_id"], item["repo_type"], item["revision"])
+    return download_command(item["repo_id"], item["repo_type"], item["revision"], item.get("filename"))
 
 
 def download(items: list[dict]) -> list[dict]:
@@ -51,8 +72,15 @@ def download(items: list[dict]) -> list[dict]:
 
     from huggingface_hub import snapshot_download
 
+    from huggingface_hub import hf_hub_download
+
     out = []
     for item in items:
-        folder = Path(snapshot_download(item["repo_id"], repo_type=item["repo_type"], revision=item["revision"]))
+        if item.get("filename"):
+            path = Path(hf_hub_download(item["repo_id"], item["filename"], repo_type=item["repo_type"],
+                                        revision=item["revision"]))
+            folder = path.parents[len(Path(item["filename"]).parts) - 1]
+        else:
+            folder = Path(snapshot_download(item["repo_id"], repo_type=item["repo_type"], revision=item["revision"]))
         out.append({**item, "folder": str(folder), "commit": folder.name})
     return out

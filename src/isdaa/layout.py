@@ -14,7 +14,11 @@ argument is a study's folder: a task (its default regime) or `<task>/regimes/<re
                                                       preference data differ from the task's) its data/,
                                                       reference_logps.parquet and sft/ evaluation
     results/<task>/<run>/           a policy under evaluation: `sft`, a cell, or `<cell>/epoch<e>` (a snapshot):
-                                    generations.parquet, samples.parquet, metrics.json
+                                    generations.parquet, samples.parquet, metrics.json; and (tasks with
+                                    LLM-judge benchmarks) benchmarks/<name>/answers.parquet, judgments.parquet,
+                                    score.json
+    results/<task>/benchmark_sets/<name>/   a benchmark's questions, judge prompts and sources
+    results/judge_cache/<name>/     every judge reply, by request (judge.cache_dir; never a rule output)
     results/<task>/tensorboard/     TensorBoard logs of the cells and SFT (report_to)
     results/<task>/tables/ figures/ every table and figure of the task
     results/tables/                 every task's tables together (a `task` column)
@@ -136,6 +140,14 @@ class Layout:
 
     def run(self, name: str, task="{task}", run="{run}") -> str:
         return f"{self.task(task)}/{run}/{name}"
+
+    def benchmark_set(self, benchmark="{benchmark}", task="{task}") -> str:
+        """A benchmark's files in one layout (isdaa.judges.files), once per task."""
+        return f"{self.task(task)}/benchmark_sets/{benchmark}"
+
+    def benchmark_run(self, name: str, benchmark="{benchmark}", task="{task}", run="{run}") -> str:
+        """A policy's answers, judgments or score on a benchmark."""
+        return self.run(f"benchmarks/{benchmark}/{name}", task, run)
 
     def table(self, name: str, task="{task}") -> str:
         return f"{self.task(task)}/tables/{name}"

@@ -42,10 +42,12 @@ def read_json(path) -> dict | None:
     return json.loads(Path(path).read_text()) if path is not None and Path(path).is_file() else None
 
 
-def download_command(repo_id: str, repo_type: str = "model", revision: str | None = None) -> str:
-    """The `hf download` command line that puts a hub repository into the local cache."""
+def download_command(repo_id: str, repo_type: str = "model", revision: str | None = None,
+                     filename: str | None = None) -> str:
+    """The `hf download` command line that puts a hub repository (or one of its files)
+    into the local cache."""
     return " ".join(["hf", "download", *(["--repo-type", repo_type] if repo_type != "model" else []), repo_id,
-                     *(["--revision", revision] if revision else [])])
+                     *([filename] if filename else []), *(["--revision", revision] if revision else [])])
 
 
 def deferred(path: str) -> bool:

@@ -18,13 +18,17 @@ def encode_prompts(tokenizer, prompts: list[str], prompt_format: str, system_pro
         return [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
     if prompt_format != "chat":
         raise ValueError(f"unknown prompt format {prompt_format!r}; known: raw, chat")
-    out = []
-    for prompt in prompts:
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
-        messages.append({"role": "user", "content": prompt})
-        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        out.append(list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded))
-    return out
+    return [encode_conversation(tokenizer, [prompt], system_prompt) for prompt in prompts]
+
+
+def encode_conversation(tokenizer, turns: list[str], system_prompt: str | None = None) -> list[int]:
+    """A conversation through the chat template, ending in the generation prompt: `turns`
+    alternate user and assistant messages, starting and ending with a user message (a
+    benchmark's second turn follows the policy's own first answer)."""
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+    messages += [{"role": "user" if i % 2 == 0 else "assistant", "content": text} for i, text in enumerate(turns)]
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+    return list(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 
 
 def split_response(ids: list[int], end_token_ids) -> tuple[list[int], bool]:

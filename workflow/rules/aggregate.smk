@@ -174,4 +174,6 @@ ALL_TARGETS = (
     + [L.all_tasks_table(f"{table}.csv") for table in TABLES]
     # What each dataset gave: rows kept and dropped by reason (tasks on datasets).
     + [L.data("report.json", task) for task in HUB_TASKS]
+    # The LLM-judge benchmarks' table and figure (tasks with benchmarks).
+    + BENCHMARK_TARGETS
 )

@@ -30,6 +30,8 @@ from isdaa.config import (
     validate_config,
     with_all_methods,
 )
+from isdaa.judges.settings import PROTOCOLS, answer_settings, benchmark_settings, data_settings, enabled_benchmarks
+from isdaa.judges.settings import result_settings as judge_result_settings
 from isdaa.layout import SFT_RUN, Layout, parse_run
 from isdaa.plots import FIGURES, plot_settings
 
@@ -85,6 +87,11 @@ ONE_JOB_TASKS = [name for name, task in CONFIGS.items() if task["evaluation"]["o
 TWO_JOB_TASKS = [name for name in CONFIGS if name not in ONE_JOB_TASKS]
 # The figures each task can show (the clip ablation needs two clip values, the dynamics a cell).
 TASK_FIGURES = {name: task_figures(task, FIGURES) for name, task in TASKS.items()}
+# The LLM-judge benchmarks of each task (instruction following), and the study folders
+# whose policies answer them.
+BENCHMARKS = {name: enabled_benchmarks(task) for name, task in TASKS.items()}
+BENCHMARK_TASKS = [name for name, names in BENCHMARKS.items() if names]
+BENCHMARK_STUDIES = [sid for name in BENCHMARK_TASKS for sid in TASK_STUDIES[name]]
 
 
 def alternatives(values):
@@ -219,8 +226,10 @@ def source_settings(role):
     it, and how prompts are tokenised (the policy's tokenizer and prompt format)."""
     def settings(wc):
         task = task_of(wc)
+        # A key added after results existed is passed only when set, so that cached sources stay valid.
+        source = {k: v for k, v in task["data"][role].items() if not (k == "drop_ties" and not v)}
         return canonical({
-            "source": task["data"][role],
+            "source": source,
             "limits": data_limits(task, role),
             "over_length": task["data"].get("over_length", "drop"),
             "model": {k: task["model"][k] for k in ("prompt_format", "system_prompt")},
@@ -228,3 +237,45 @@ def source_settings(role):
         })
 
     return settings
+
+
+def bench(wildcards):
+    """The resolved settings of the benchmark a job names (its task's)."""
+    return benchmark_settings(config, TASKS[base_task(wildcards)], wildcards.benchmark)
+
+
+def benchmark_runs(task):
+    """(study folder, run name) of every policy that answers a task's benchmarks: the SFT
+    policy (once, in the task's folder) and every grid cell of every regime."""
+    return [(task, SFT_RUN)] + [(cell.task, cell.name) for cell in task_cells(task)]
+
+
+def benchmark_scores(task):
+    return [L.benchmark_run("score.json", name, study, run) for study, run in benchmark_runs(task)
+            for name in BENCHMARKS[task]]
+
+
+def run_regime(wildcards):
+    return STUDIES.get(wildcards.task, TASKS[base_task(wildcards)])["regime"]
+
+
+# A benchmark's answers are a policy's final model's (the SFT model or a grid cell; no snapshots).
+BENCHMARK_RUN = f"{SFT_RUN}|({alternatives(METHODS)})/beta[^/]+/seed\\d+"
+
+
+def judge_rule(name):
+    """What the judge rule of one protocol reads, writes and depends on."""
+    return dict(
+        input=dict(answers=L.benchmark_run("answers.parquet", name),
+                   data=lambda wc: L.benchmark_set(name, base_task(wc))),
+        output=dict(judgments=L.benchmark_run("judgments.parquet", name), score=L.benchmark_run("score.json", name)),
+        params=dict(settings=lambda wc: canonical(judge_result_settings(
+                        benchmark_settings(config, TASKS[base_task(wc)], name))),
+                    identity=lambda wc: {**run_identity(wc), "task": base_task(wc), "regime": run_regime(wc),
+                                         "run": wc.run}),
+    )
+
+
+def judge_concurrency(name):
+    """A judge job's `judge` resource: its requests in flight (`--resources judge=N` caps them all)."""
+    return lambda wc: int(benchmark_settings(config, TASKS[base_task(wc)], name)["judge"]["max_concurrency"])

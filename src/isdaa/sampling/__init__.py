@@ -97,10 +97,11 @@ def model_spec(path, settings: dict, device: str, max_model_len: int | None = No
 
 
 def sampler_for(path, settings: dict, sampling: dict, batch_size: int, prompt_ids, max_new_tokens: int,
-                device: str, tokenizer=None) -> Sampler:
+                device: str, tokenizer=None, kv_cache_tokens: int | None = None) -> Sampler:
     """The sampler a task's `sampling` section asks for, for a policy saved at `path`
     (`settings`: the task's model settings) and the prompts it will sample; `tokenizer`,
-    when the caller has loaded it already."""
+    when the caller has loaded it already. vLLM's KV cache (unless `vllm_kv_cache_gb` sets
+    it) holds `kv_cache_tokens`, by default `batch_size` sequences of the longest length."""
     max_len = sampling["vllm_max_model_len"] or max(map(len, prompt_ids)) + max_new_tokens
     spec = model_spec(path, settings, device, max_len if sampling["backend"] == "vllm" else None, tokenizer)
     if sampling["backend"] == "hf":
@@ -108,6 +109,8 @@ def sampler_for(path, settings: dict, sampling: dict, batch_size: int, prompt_id
     options = {}
     if sampling["vllm_kv_cache_gb"]:
         options["kv_cache_memory_bytes"] = int(sampling["vllm_kv_cache_gb"] * 2**30)
+    elif kv_cache_tokens:
+        options["kv_cache_tokens"] = kv_cache_tokens
     return make_sampler(sampling["backend"], spec, batch_size, **options)
 
 

@@ -34,6 +34,10 @@ class PerRowSampler(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         # `scores` are the raw logits, disallowed tokens already at -inf (suppress_tokens).
         raw_logps = scores.float().log_softmax(-1)
+        if self.temperature == 0:  # greedy: no draw, the generators stay unused
+            picked = scores.float().argmax(-1, keepdim=True)
+            self.token_logps.append(raw_logps.gather(-1, picked).squeeze(-1))
+            return torch.full_like(scores, float("-inf")).scatter(-1, picked, 0.0)
         probs = (scores.float() / self.temperature).softmax(-1)
         if self.top_p < 1.0:
             sorted_probs, order = probs.sort(-1, descending=True)

@@ -64,10 +64,10 @@ class VLLMSampler:
 
         self.spec = model
         max_len = model.max_model_len
-        if max_len is not None and "kv_cache_memory_bytes" not in options:
+        kv_tokens = options.pop("kv_cache_tokens", None) or (batch_size * max_len if max_len is not None else None)
+        if kv_tokens is not None and "kv_cache_memory_bytes" not in options:
             # At least 64 MiB: vLLM rounds the cache to whole blocks.
-            options["kv_cache_memory_bytes"] = max(64 << 20, kv_cache_bytes(model.path, model.dtype,
-                                                                             batch_size * max_len))
+            options["kv_cache_memory_bytes"] = max(64 << 20, kv_cache_bytes(model.path, model.dtype, kv_tokens))
         options.setdefault("kv_cache_memory_bytes", 1 << 30)
         options.setdefault("enforce_eager", True)
         # A prompt prefilled in chunks makes vLLM rewind its seeded generator, which a
