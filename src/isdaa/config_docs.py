@@ -27,7 +27,12 @@ added to a grid trains only the new cells (then re-aggregates and re-plots); a c
 under `evaluation` resamples and rescores every policy but retrains nothing; a change
 under `plots` or a method's `label` redraws the figures only; a change under
 `preference_training` retrains every cell; a change under `sft` reruns everything
-downstream of SFT. Key order, and a default written out, change nothing.
+downstream of SFT. Key order, and a default written out, change nothing. Settings of
+speed, memory and bookkeeping (batch sizes under per-request seeds, vLLM's cache, threads,
+GPUs, checkpoint and logging frequency) rerun nothing; so do the LLM judge's endpoint, key
+variable, concurrency, retries, timeout, failure threshold and cache folder, while its
+`model` and `parameters` re-judge, and its `price` redraws the benchmark table only
+(docs/judges.md).
 
 This file is generated from the schema (`python -m isdaa.config_docs > config/README.md`);
 a test fails when the two disagree.

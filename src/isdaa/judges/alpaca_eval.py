@@ -71,8 +71,8 @@ def preference(reply: Reply, parser: dict, switched: bool) -> float | None:
 def parse(replies: list[Reply], table: pd.DataFrame, judge: dict) -> pd.DataFrame:
     out = table.copy()
     values = [preference(r, judge["parser"], bool(s)) for r, s in zip(replies, table["is_switched_outputs"])]
-    out["preference"] = values
-    out["verdict"] = [None if v is None else f"{v:.6f}" for v in values]
+    out["preference"] = pd.Series(values, index=out.index, dtype=float)
+    out["verdict"] = pd.Series([None if v is None else f"{v:.6f}" for v in values], index=out.index, dtype=object)
     return out
 
 
@@ -100,9 +100,13 @@ def annotations(judgments: pd.DataFrame, generator: str, baseline_model: str, an
 
 
 def length_controlled(annotated: pd.DataFrame, glm_name: str, df_gamed: Path) -> dict:
+    import warnings
+
     from alpaca_eval.metrics.glm_winrate import get_length_controlled_winrate
 
-    with gamed_annotations(df_gamed):
+    with gamed_annotations(df_gamed), warnings.catch_warnings():
+        # scikit-learn 1.9 announces argument changes of 1.10 that alpaca-eval 0.6.6 makes (pinned below 1.10).
+        warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
         return get_length_controlled_winrate(annotated, glm_name=glm_name, save_weights_dir=None,
                                              is_add_glm_preference_inplace=False)
 

@@ -20,12 +20,16 @@ import numpy as np
 import pandas as pd
 
 from isdaa.judges.client import JudgeRequest, Reply
+from isdaa.judges.templates import fill
 
 STRONG_WEIGHT = 3
 # A label -> (winner: "A" | "B" | "tie", strong).
 LABELS = {"A>>B": ("A", True), "A>B": ("A", False), "A=B": ("tie", False), "B>A": ("B", False),
           "B>>A": ("B", True), "B<<A": ("A", True), "B<A": ("A", False), "B=A": ("tie", False), "A<B": ("B", False),
           "A<<B": ("B", True)}
+
+
+CANONICAL = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 
 
 def system_prompt(judge: dict, category) -> str:
@@ -37,13 +41,6 @@ def system_prompt(judge: dict, category) -> str:
     if len(prompts) == 1:
         return next(iter(prompts.values()))
     raise ValueError(f"no judge system prompt for category {category!r}; prompts for {sorted(prompts)}")
-
-
-def fill(template: str, **values) -> str:
-    # Replace the placeholders one by one: answers may hold braces that str.format would read.
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", value)
-    return template
 
 
 def build(questions: pd.DataFrame, answers: dict, judge: dict, settings: dict) -> tuple[list[JudgeRequest], pd.DataFrame]:
@@ -70,10 +67,12 @@ def verdict(content: str | None, pattern: str) -> str | None:
     if not content:
         return None
     found = {m.strip() for m in re.findall(pattern, content) if m.strip()}
-    if len(found) != 1:
+    if not found or not found <= set(LABELS):
         return None
-    label = found.pop()
-    return label if label in LABELS else None
+    # The same verdict written from either side (`[[A>B]]`, `[[B<A]]`) is one verdict.
+    if len({LABELS[label] for label in found}) != 1:
+        return None
+    return min(found, key=lambda label: (label not in CANONICAL, label))
 
 
 def outcome(label: str, game: int) -> tuple[float, int]:
@@ -87,7 +86,7 @@ def outcome(label: str, game: int) -> tuple[float, int]:
 def parse(replies: list[Reply], table: pd.DataFrame, judge: dict) -> pd.DataFrame:
     out = table.copy()
     labels = [verdict(r.content, judge["regex_pattern"]) for r in replies]
-    out["verdict"] = labels
+    out["verdict"] = pd.Series(labels, index=out.index, dtype=object)
     results = [outcome(label, game) if label else (None, None) for label, game in zip(labels, out["game"])]
     out["result"] = [r for r, _ in results]
     out["weight"] = pd.array([w for _, w in results], dtype="Int64")
@@ -119,7 +118,8 @@ def position_flips(judgments: pd.DataFrame) -> tuple[int, int]:
     """(questions whose outcome for the policy changes with the order, questions with both
     games parsed)."""
     parsed = judgments[judgments["result"].notna()]
-    both = parsed.pivot_table(index="question_id", columns="game", values="result", aggfunc="first").dropna()
+    both = parsed.pivot_table(index="question_id", columns="game", values="result", aggfunc="first")
+    both = both.reindex(columns=[1, 2]).dropna()
     if both.empty:
         return 0, 0
     flips = int((np.sign(both[1] - 0.5) != np.sign(both[2] - 0.5)).sum())

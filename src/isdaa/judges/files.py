@@ -262,7 +262,8 @@ def alpaca_eval(files: dict[str, Path]) -> tuple[pd.DataFrame, dict]:
     kwargs.pop("model_name", None)
     judge = {"annotator": next(iter(config)), "prompt_template": files["annotator_prompt"].read_text(encoding="utf-8"),
              "request": kwargs, "parser": annotator["completion_parser_kwargs"],
-             "canonical_judge": annotator["completions_kwargs"].get("model_name"), "df_gamed": "files/df_gamed.csv"}
+             "canonical_judge": annotator["completions_kwargs"].get("model_name"),
+             "df_gamed": f"files/{files['df_gamed'].name}"}
     return questions_table(rows), judge
 
 
@@ -363,26 +364,29 @@ def mt_bench(files: dict[str, Path]) -> tuple[pd.DataFrame, dict]:
     return questions_table(rows), judge
 
 
-def prepare(settings: dict, folder) -> dict:
+def prepare(settings: dict, folder, key: str | None = None) -> dict:
     """Fetch a benchmark's files (`settings`: `isdaa.judges.settings.data_settings`) into
-    `folder` and write its questions, judge prompts and sources; returns sources.json."""
+    `folder` and write its questions, judge prompts and sources; returns sources.json.
+    Errors name the config key of the file at fault (`key`: the benchmark's, e.g.
+    `tasks.instruction.benchmarks.mt_bench`) and its source."""
     from isdaa.judges.settings import CANONICAL_FILES, OPTIONAL_ROLES
 
     folder = Path(folder)
     name, version = settings["name"], settings["version"]
+    key = key or f"benchmarks.{name}"
     optional = OPTIONAL_ROLES.get((name, version), ())
     files, sources = {}, {}
     for role in CANONICAL_FILES[(name, version)]:
         source = settings["files"].get(role)
         if source is None:  # `null` in the config: a role this version can go without
             if role not in optional:
-                raise BenchmarkFileError(f"config key benchmarks.{name}.files.{role}: {name} {version} needs this file")
+                raise BenchmarkFileError(f"config key {key}.files.{role}: {name} {version} needs this file")
             continue
         path = folder / "files" / f"{role}{extension(source)}"
         try:
             sources[role] = fetch(source, path)
         except BenchmarkFileError as error:
-            raise BenchmarkFileError(f"config key benchmarks.{name}.files.{role}: {error}") from None
+            raise BenchmarkFileError(f"config key {key}.files.{role}: {error}") from None
         files[role] = path
     try:
         if name == "alpaca_eval":
@@ -391,9 +395,18 @@ def prepare(settings: dict, folder) -> dict:
             questions, judge = arena_hard(files, version)
         else:
             questions, judge = mt_bench(files)
+    except BenchmarkFileError as error:
+        # The readers name the copy (files/<role><ext>): say which config key and source it is.
+        message = str(error)
+        for role, path in files.items():
+            if str(path) in message or message.startswith(path.name):
+                message = message.replace(str(path), path.name)
+                raise BenchmarkFileError(f"config key {key}.files.{role} = {settings['files'][role]!r}: "
+                                         f"{message}") from None
+        raise BenchmarkFileError(f"config key {key}: {message}") from None
     except (KeyError, IndexError, TypeError) as error:
-        raise BenchmarkFileError(f"benchmark {name} {version}: a file does not have the expected layout "
-                                 f"({type(error).__name__}: {error}); sources: {settings['files']}") from None
+        raise BenchmarkFileError(f"config key {key}.files: benchmark {name} {version}: a file does not have the "
+                                 f"expected layout ({type(error).__name__}: {error}); sources: {settings['files']}") from None
     judge.update(benchmark=name, version=version)
     write_parquet(questions, folder / "questions.parquet")
     write_json(judge, folder / "judge.json")

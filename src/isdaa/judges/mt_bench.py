@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from isdaa.judges.client import JudgeRequest, Reply
+from isdaa.judges.templates import fill
 
 RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
 RATING_FALLBACK = re.compile(r"\[(\d+\.?\d*)\]")
@@ -24,12 +25,6 @@ RATING_FALLBACK = re.compile(r"\[(\d+\.?\d*)\]")
 def prompt_name(category: str, turn: int, judge: dict) -> str:
     math = category in judge["reference_categories"]
     return ("single-math-v1" if math else "single-v1") + ("-multi-turn" if turn == 2 else "")
-
-
-def fill(template: str, **values) -> str:
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", value)
-    return template
 
 
 def build(questions: pd.DataFrame, answers: dict, judge: dict, settings: dict) -> tuple[list[JudgeRequest], pd.DataFrame]:
@@ -68,8 +63,9 @@ def rating(content: str | None) -> float | None:
 
 def parse(replies: list[Reply], table: pd.DataFrame, judge: dict) -> pd.DataFrame:
     out = table.copy()
-    out["rating"] = [rating(r.content) for r in replies]
-    out["verdict"] = [None if v is None else f"{v:g}" for v in out["rating"]]
+    ratings = [rating(r.content) for r in replies]
+    out["rating"] = pd.Series(ratings, index=out.index, dtype=float)
+    out["verdict"] = pd.Series([None if v is None else f"{v:g}" for v in ratings], index=out.index, dtype=object)
     return out
 
 

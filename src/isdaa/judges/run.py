@@ -4,8 +4,11 @@ Every question ends in a row of `judgments.parquet` with a status: `ok` (a parse
 `api_error` (the call failed after the SDK's retries), `unparsable` (a reply without a
 usable verdict) or `no_answer` (the policy gave none: its prompt was over the length
 limit). Failures are counted in `score.json`, never dropped silently; when API errors and
-unparsable replies together exceed `judge.max_failed_share` of the judgments, the job fails
-before writing its outputs (the paid replies stay cached: a rerun resumes).
+unparsable replies together exceed `judge.max_failed_share` of the requests asked, the job
+fails before writing its outputs (the paid replies stay cached: a rerun resumes). Questions
+without an answer are a property of the policy and its length limit, not of the judge: they
+are counted, and do not count against that share. Tokens are those of every judgment of the
+policy, cached or not (what the judgments cost); `calls.made` says what this job paid for.
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ def judge_policy(data_folder, answers_path, settings: dict, identity: dict, resu
     requests, table = module.build(questions, answer_lookup(answers), judge, settings)
     judge_client = JudgeClient(settings["judge"], name, cache_root(settings, results_dir), client=client)
     replies = judge_client.ask(requests, desc=f"{name} {identity['run']}")
-    judgments = module.parse(replies, table, judge) if requests else table.assign(verdict=pd.Series(dtype=object))
-    judgments["status"] = ["api_error" if r.response is None else "ok" if v is not None else "unparsable"
+    judgments = module.parse(replies, table, judge)
+    judgments["status"] = ["api_error" if r.response is None else "ok" if pd.notna(v) else "unparsable"
                            for r, v in zip(replies, judgments["verdict"])]
     judgments["error"] = [r.error for r in replies]
     judgments["reply"] = [r.content for r in replies]
