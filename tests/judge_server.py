@@ -306,7 +306,7 @@ class ScriptedJudge:
     # lifecycle
     def start(self) -> str:
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="ScriptedJudge", daemon=True)
@@ -361,6 +361,17 @@ class ScriptedJudge:
     def _sleep(self, seconds: float) -> bool:
         """Sleep; False if the server was stopped meanwhile."""
         return not (seconds > 0 and self._stopping.wait(seconds))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that goes away mid-request (a killed run, a timed-out retry) is expected
+    here, not an error worth a traceback on stderr."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def _make_handler(judge: ScriptedJudge):

@@ -87,3 +87,15 @@ def test_a_sets_own_pairs_keep_their_gold_and_behaviour_columns_where_present():
     assert counts == {"pairs": 2, "prompts": 1, "with_gold": True, "with_behavior": False, "labels_against_gold": 1}
     human, counts = import_pairs(source.drop(columns=["chosen_gold", "rejected_gold"]), "human")
     assert "chosen_gold" not in human and counts["with_gold"] is False
+
+
+def test_a_judges_ratings_stay_with_the_pairs_as_ratings_and_ties_are_counted():
+    """UltraFeedback's GPT-4 ratings reach preferences.parquet as ratings (never gold), and
+    the labelling counts the pairs whose two ratings tie (no preference: kept, counted)."""
+    source = pd.DataFrame({"pair_id": [0, 1, 2], "prompt_id": ["a", "b", "c"], "prompt": ["A", "B", "C"],
+                           "chosen": ["x", "y", "z"], "rejected": ["y", "z", "x"], "prompt_ids": [[1], [2], [3]],
+                           "chosen_ids": [[2, 9], [3, 9], [4, 9]], "rejected_ids": [[3, 9], [4, 9], [2, 9]],
+                           "chosen_rating": [8.0, 7.0, 5.0], "rejected_rating": [6.0, 7.0, 5.0]})
+    pairs, counts = import_pairs(source, "human")
+    assert list(pairs["chosen_rating"]) == [8.0, 7.0, 5.0] and "chosen_gold" not in pairs
+    assert counts["tied_ratings"] == 2 and counts["with_gold"] is False

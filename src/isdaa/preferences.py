@@ -143,12 +143,16 @@ def make_preferences(sampler, prompts: pd.DataFrame, scorer: GoldScorer, setting
 def import_pairs(source: pd.DataFrame, mode: str):
     """(pairs, counts) of a preference set's own pairs: `released` (a relabelled set as
     published, e.g. the authors' gold-relabelled TL;DR) or `human` (the original human
-    labels). Gold scores and behaviour log-probs are kept where the set has them."""
+    labels). Gold scores, behaviour log-probs and a judge's ratings (UltraFeedback's) are kept
+    where the set has them; the counts say how many pairs have tied ratings."""
     columns = ["pair_id", "prompt_id", "prompt", "chosen", "rejected", "prompt_ids", "chosen_ids", "rejected_ids"]
-    optional = ["behavior_chosen_logp", "behavior_rejected_logp", "chosen_gold", "rejected_gold"]
+    optional = ["behavior_chosen_logp", "behavior_rejected_logp", "chosen_gold", "rejected_gold", "chosen_rating",
+                "rejected_rating"]
     pairs = source[columns + [c for c in optional if c in source.columns]].reset_index(drop=True)
     counts = {"pairs": len(pairs), "prompts": int(pairs["prompt_id"].nunique()),
               "with_gold": "chosen_gold" in pairs, "with_behavior": "behavior_chosen_logp" in pairs}
+    if "chosen_rating" in pairs:
+        counts["tied_ratings"] = int((pairs["chosen_rating"] == pairs["rejected_rating"]).sum())
     if "chosen_gold" in pairs:
         counts["labels_against_gold"] = int((pairs["chosen_gold"] < pairs["rejected_gold"]).sum())
     return pairs, counts

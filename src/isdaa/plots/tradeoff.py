@@ -99,7 +99,10 @@ def _small_multiples(summary: pd.DataFrame, settings: dict, suptitle: str, xlabe
     ncols = {1: 1, 2: 2, 3: 3, 4: 2}.get(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     spare = nrows * ncols > len(panels)
-    fig = new_figure(3.0 * ncols + (0 if spare else 2.1), panel_height * nrows + 0.9)
+    legend = 0 if spare else 2.1
+    # Wide enough for the title beside the legend (one panel and a long task name would overlap).
+    title = max(map(len, suptitle.splitlines())) * 0.085
+    fig = new_figure(max(3.0 * ncols, title) + legend, panel_height * nrows + 0.9)
     axes, ncols, spare = panel_grid(fig, len(panels))
     for ax, (title, members, ref) in zip(axes, panels):
         drawn = ([ref] if ref else []) + members
