@@ -51,24 +51,46 @@ def settings(base_url: str, concurrency: int) -> dict:
             "max_retries": 2, "timeout": 30, "max_failed_share": 0.0}
 
 
+SERVER = """
+import sys
+sys.path.insert(0, {tests!r})
+from judge_server import ScriptedJudge
+with ScriptedJudge(api_key={key!r}, latency={latency!r}) as judge:
+    print(judge.base_url, flush=True)
+    sys.stdin.read()  # serve until the parent closes our stdin
+"""
+
+
+def server_process(latency: float):
+    """The scripted judge in a process of its own: in ours it would share the GIL with the
+    client and slow both."""
+    code = SERVER.format(tests=str(REPO / "tests"), key=KEY, latency=latency)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL)
+    return proc, proc.stdout.readline().strip()
+
+
 def throughput(latency: float, concurrencies, n: int) -> list[dict]:
     rows = []
     os.environ["BENCH_JUDGE_KEY"] = KEY
-    with ScriptedJudge(api_key=KEY, latency=latency) as judge, tempfile.TemporaryDirectory() as cache:
+    proc, base_url = server_process(latency)
+    with tempfile.TemporaryDirectory() as cache:
         for concurrency in concurrencies:
-            client = JudgeClient(settings(judge.base_url, concurrency), "mt_bench", cache)
+            client = JudgeClient(settings(base_url, concurrency), "mt_bench", cache)
             batch = requests(n, f"c{concurrency}")
             start = time.perf_counter()
             replies = client.ask(batch)
             called = time.perf_counter() - start
             assert all(r.response for r in replies)
             start = time.perf_counter()
-            replayed = JudgeClient(settings(judge.base_url, concurrency), "mt_bench", cache).ask(batch)
+            replayed = JudgeClient(settings(base_url, concurrency), "mt_bench", cache).ask(batch)
             cached = time.perf_counter() - start
             assert all(r.cached for r in replayed)
             rows.append({"latency": latency, "concurrency": concurrency, "requests": n,
                          "calls_per_s": n / called, "ideal_per_s": concurrency / latency if latency else None,
                          "replay_per_s": n / cached})
+    proc.stdin.close()
+    proc.wait()
     return rows
 
 
@@ -107,8 +129,9 @@ def kill_and_resume(n: int = 200, latency: float = 0.05) -> dict:
 def markdown(rows: list[dict], kill: dict) -> str:
     lines = [f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this 2-core machine with "
              "`python benchmarks/judge_throughput.py --output docs/benchmarks.md`: the real client (openai SDK, "
-             "threads, the file cache) against the tests' scripted judge on 127.0.0.1, which answers each request "
-             "after a fixed latency standing in for a judge's generation time; MT-Bench-sized requests (~2 kB).",
+             "threads, the file cache) against the tests' scripted judge on 127.0.0.1 in a process of its own, "
+             "which answers each request after a fixed latency standing in for a judge's generation time; "
+             "MT-Bench-sized requests (~2 kB), 200 distinct ones per row, then the same 200 replayed from the cache.",
              "", "| judge latency | max_concurrency | requests | calls/s | ideal (concurrency / latency) | "
              "replay from the cache, calls/s |", "|---|---|---|---|---|---|"]
     for r in rows:
