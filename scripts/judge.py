@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821 (conda envs need not install isdaa)
 
+from isdaa.config import task_config
 from isdaa.judges.run import judge_policy
 from isdaa.judges.settings import benchmark_settings
-from isdaa.config import task_config
 from isdaa.rule import logged
 
 smk = snakemake  # noqa: F821

@@ -136,7 +136,6 @@ def score(judgments: pd.DataFrame, questions: pd.DataFrame, judge: dict, setting
         for category in categories:
             metrics[f"win_rate/{category}"] = metric(games[games["category"] == category], settings, primary=False)
     flips, both = position_flips(judgments)
-    first = games[games["game"] == 1]
     return {
         "n": int(games["question_id"].nunique()),
         "metrics": metrics,
@@ -145,5 +144,4 @@ def score(judgments: pd.DataFrame, questions: pd.DataFrame, judge: dict, setting
         "baselines": sorted(questions["baseline_model"].dropna().unique().tolist()),
         "strong_verdict_share": float((games["weight"] > 1).mean()),
         "tie_share": float((games["result"] == 0.5).mean()),
-        "policy_first_win_share": float((games.loc[games["game"] == 2, "result"] == 1).mean()) if len(games) > len(first) else None,
     }

@@ -41,16 +41,17 @@ def cache_root(settings: dict, results_dir: str) -> Path:
     return Path(settings["judge"].get("cache_dir") or Path(results_dir) / "judge_cache")
 
 
+# Each protocol's judgments of a question: (the column naming them, its values).
+SLOTS = {"alpaca_eval": (None, [None]), "arena_hard": ("game", [1, 2]), "mt_bench": ("turn", [1, 2])}
+
+
 def missing_rows(questions: pd.DataFrame, table: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A `no_answer` row for every judgment a question could not have."""
-    per_question = {"alpaca_eval": [{}], "arena_hard": [{"game": 1}, {"game": 2}],
-                    "mt_bench": [{"turn": 1}, {"turn": 2}]}[name]
-    asked = set(zip(table["question_id"], table.get("game", table.get("turn", pd.Series([None] * len(table))))))
-    rows = []
-    for q in questions.itertuples():
-        for extra in per_question:
-            if (q.question_id, next(iter(extra.values()), None)) not in asked:
-                rows.append({"question_id": q.question_id, "category": q.category, **extra, "status": "no_answer"})
+    """A `no_answer` row for every judgment a question could not have (no answer to judge)."""
+    column, values = SLOTS[name]
+    asked = set(zip(table["question_id"], table[column] if column else [None] * len(table)))
+    rows = [{"question_id": q.question_id, "category": q.category, **({column: v} if column else {}),
+             "status": "no_answer"}
+            for q in questions.itertuples() for v in values if (q.question_id, v) not in asked]
     return pd.DataFrame(rows)
 
 

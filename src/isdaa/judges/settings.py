@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 
+from isdaa.config import merge
+
 PROTOCOLS = ("alpaca_eval", "arena_hard", "mt_bench")
 VERSIONS = {"alpaca_eval": ("2.0",), "arena_hard": ("v0.1", "v2.0"), "mt_bench": ("1",)}
 
@@ -83,13 +85,6 @@ QUESTIONS = {("alpaca_eval", "2.0"): 805, ("arena_hard", "v0.1"): 500, ("arena_h
              ("mt_bench", "1"): 80}
 # Judge calls per question: one annotation; two games; one grading per turn.
 CALLS_PER_QUESTION = {"alpaca_eval": 1, "arena_hard": 2, "mt_bench": 2}
-
-
-def merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
-    return out
 
 
 def enabled_benchmarks(task: dict) -> list[str]:
