@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,21 +79,63 @@ def judge_env(key: str = JUDGE_KEY) -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1", OPENAI_API_KEY=key)
 
 
+_paper_smoke: dict = {}
+
+
+def pytest_collection_finish(session):
+    _paper_smoke["wanted"] = any("paper_smoke_run" in getattr(item, "fixturenames", ()) for item in session.items)
+
+
+def start_paper_smoke_run(tmp_path_factory) -> None:
+    """Start config/paper-smoke.yaml's run to `all` in the background (niced), once per
+    session, its judge a ScriptedJudge served from this process."""
+    if "proc" in _paper_smoke:
+        return
+    from judge_server import ScriptedJudge
+    from workflow_helpers import snakemake_command, write_config
+
+    workdir = tmp_path_factory.mktemp("paper-smoke")
+    os.symlink(REPO / "tests", workdir / "tests")  # where the config's relative paths resolve
+    judge = ScriptedJudge(api_key=JUDGE_KEY)
+    path = write_config(workdir, paper_smoke_config(judge.start()), name="paper-smoke.yaml")
+    with open(workdir / "snakemake.out", "w") as out:
+        proc = subprocess.Popen(snakemake_command(workdir, "--cores", "2", "all", configfile=path), stdout=out,
+                                stderr=subprocess.STDOUT, env=judge_env(), start_new_session=True,
+                                preexec_fn=lambda: os.nice(10))
+    _paper_smoke.update(workdir=workdir, judge=judge, proc=proc)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def paper_smoke_in_background(tmp_path_factory):
+    """The paper-smoke run is the suite's longest and often runs one job at a time: when a
+    selected test needs it, it starts with the session and fills the core that the
+    single-threaded tests before it leave idle."""
+    import importlib.util
+
+    if _paper_smoke.get("wanted") and importlib.util.find_spec("vllm") is not None:
+        start_paper_smoke_run(tmp_path_factory)
+    yield
+    proc = _paper_smoke.get("proc")
+    if proc is not None and proc.poll() is None:  # the session ended first (-x, an interrupt)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    if "judge" in _paper_smoke:
+        _paper_smoke["judge"].stop()
+
+
 @pytest.fixture(scope="session")
 def paper_smoke_run(tmp_path_factory):
     """config/paper-smoke.yaml run to `all` (both tasks; the instruction task's benchmarks
     judged by a scripted judge over real HTTP). Returns the working folder; the judge's
-    request count is in `requests.txt` beside it."""
+    request count is in `requests.txt` beside it, snakemake's output in `snakemake.out`."""
     require_vllm()
-    from judge_server import ScriptedJudge
-    from workflow_helpers import snakemake, write_config
-
-    workdir = tmp_path_factory.mktemp("paper-smoke")
-    os.symlink(REPO / "tests", workdir / "tests")  # where the config's relative paths resolve
-    with ScriptedJudge(api_key=JUDGE_KEY) as judge:
-        path = write_config(workdir, paper_smoke_config(judge.base_url), name="paper-smoke.yaml")
-        snakemake(workdir, "--cores", "2", "all", configfile=path, env=judge_env())
+    start_paper_smoke_run(tmp_path_factory)
+    workdir, judge, proc = _paper_smoke["workdir"], _paper_smoke["judge"], _paper_smoke["proc"]
+    if proc.wait() != 0:
+        raise AssertionError(f"paper-smoke run failed:\n{(workdir / 'snakemake.out').read_text()[-4000:]}")
+    if not (workdir / "requests.txt").exists():
         (workdir / "requests.txt").write_text(str(len(judge.requests)))
+        judge.stop()
     return workdir
 
 

@@ -438,6 +438,7 @@ def test_a_regime_map_runs_on_slurm_unchanged(cluster, tmp_path_factory):
     # here is the cluster, not the map.
     config["tasks"]["toy"]["grid"].update(methods=["dpo", "dpo_copy"], betas=[1.0])
     config["tasks"]["toy"]["regime_map"]["pairs"] = {"dpo_copy": "dpo"}
+    config["tasks"]["toy"]["regimes"] = {"length_penalty": config["tasks"]["toy"]["regimes"]["length_penalty"]}
     workdir = tmp_path_factory.mktemp("slurm_regime_map")
     run = Run.start(workdir, write_config(workdir, config), "results/figures/regime_map.pdf")
     while not run.done():
