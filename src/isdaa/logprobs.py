@@ -6,8 +6,6 @@ evaluation, so every log-ratio in the project is computed the same way.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -26,28 +24,15 @@ def completion_logps(
     Tokens in `disallowed_token_ids` get probability zero (the sampler never emits
     them), so the distribution scored is the one sampled from.
     """
-    mask = completion_mask[:, 1:].bool()
-    # Logits only from the first position that predicts a completion token on: the LM
-    # head over a large vocabulary at every prompt position is most of the time and memory
-    # (a 128k vocabulary at 8 x 512 positions is 2 GB of float32 logits per micro-batch).
-    first = int(mask.any(0).float().argmax()) if mask.any() else max(mask.shape[1] - 1, 0)
-    kwargs = {"logits_to_keep": input_ids.shape[1] - first} if _keeps_logits(model) else {}
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
-    logits = logits[:, -(input_ids.shape[1] - first) : -1].float() / temperature
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    logits = logits[:, :-1].float() / temperature
     if disallowed_token_ids:
         logits[..., disallowed_token_ids] = float("-inf")
-    targets = input_ids[:, first + 1 :]
+    targets = input_ids[:, 1:]
     token_logps = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(-1)).squeeze(-1)
-    mask = mask[:, first:]
+    mask = completion_mask[:, 1:].bool()
     # where() rather than multiply: a masked -inf (a pad position) must not give NaN.
     return torch.where(mask, token_logps, torch.zeros_like(token_logps)).sum(-1)
-
-
-def _keeps_logits(model) -> bool:
-    """Whether the model's forward takes `logits_to_keep` (transformers' causal LMs do);
-    a wrapper (DDP) forwards keyword arguments to the module it wraps."""
-    module = getattr(model, "module", model)
-    return "logits_to_keep" in inspect.signature(module.forward).parameters
 
 
 def batch_tensors(pairs, pad_token_id: int, device: str):
