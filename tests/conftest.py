@@ -32,25 +32,36 @@ def smoke_config() -> dict:
     return yaml.safe_load(SMOKE_CONFIG.read_text())
 
 
+def background_snakemake(workdir, *args, configfile=None, env=None, nice: int = 0) -> subprocess.Popen:
+    """`snakemake *args` in `workdir` in the background, its output in `snakemake.out`;
+    `nice` lowers its CPU priority, to fill the CPU that more urgent work leaves idle."""
+    from workflow_helpers import snakemake_command
+
+    with open(workdir / "snakemake.out", "w") as out:
+        return subprocess.Popen(snakemake_command(workdir, *args, configfile=configfile), stdout=out,
+                                stderr=subprocess.STDOUT, env=dict(env or os.environ, OMP_NUM_THREADS="1"),
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+
+
+def wait_for(proc: subprocess.Popen, workdir: Path, what: str) -> Path:
+    if proc.wait() != 0:
+        raise AssertionError(f"{what} failed:\n{(workdir / 'snakemake.out').read_text()[-4000:]}")
+    return workdir
+
+
 def start_smoke_local_run(tmp_path_factory, nice: int = 0):
     """Start the reduced study's local run to `all` in the background, once per session.
-    Returns a function that waits for it and returns its folder. `nice` lowers its CPU
-    priority, to fill the CPU that more urgent work leaves idle."""
+    Returns a function that waits for it and returns its folder."""
     if "workdir" in _smoke_local_run:
         return lambda: _smoke_local_run["workdir"]
-    from workflow_helpers import snakemake_command, write_config
+    from workflow_helpers import write_config
 
     workdir = tmp_path_factory.mktemp("e2e")
     write_config(workdir, smoke_config())
-    with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.Popen(snakemake_command(workdir, "--cores", "2", "all"), stdout=out,
-                                stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"),
-                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+    proc = background_snakemake(workdir, "--cores", "2", "all", nice=nice)
 
     def wait() -> Path:
-        if proc.wait() != 0:
-            raise AssertionError(f"local run failed:\n{(workdir / 'snakemake.out').read_text()[-4000:]}")
-        _smoke_local_run["workdir"] = workdir
+        _smoke_local_run["workdir"] = wait_for(proc, workdir, "local run")
         return workdir
 
     return wait
@@ -92,16 +103,13 @@ def start_paper_smoke_run(tmp_path_factory) -> None:
     if "proc" in _paper_smoke:
         return
     from judge_server import ScriptedJudge
-    from workflow_helpers import snakemake_command, write_config
+    from workflow_helpers import write_config
 
     workdir = tmp_path_factory.mktemp("paper-smoke")
     os.symlink(REPO / "tests", workdir / "tests")  # where the config's relative paths resolve
     judge = ScriptedJudge(api_key=JUDGE_KEY)
     path = write_config(workdir, paper_smoke_config(judge.start()), name="paper-smoke.yaml")
-    with open(workdir / "snakemake.out", "w") as out:
-        proc = subprocess.Popen(snakemake_command(workdir, "--cores", "2", "all", configfile=path), stdout=out,
-                                stderr=subprocess.STDOUT, env=judge_env(), start_new_session=True,
-                                preexec_fn=lambda: os.nice(10))
+    proc = background_snakemake(workdir, "--cores", "2", "all", configfile=path, env=judge_env(), nice=10)
     _paper_smoke.update(workdir=workdir, judge=judge, proc=proc)
 
 
@@ -117,7 +125,7 @@ def paper_smoke_in_background(tmp_path_factory):
     yield
     proc = _paper_smoke.get("proc")
     if proc is not None and proc.poll() is None:  # the session ended first (-x, an interrupt)
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C: Snakemake stops its jobs and exits
         proc.wait(timeout=120)
     if "judge" in _paper_smoke:
         _paper_smoke["judge"].stop()
@@ -130,12 +138,9 @@ def paper_smoke_run(tmp_path_factory):
     request count is in `requests.txt` beside it, snakemake's output in `snakemake.out`."""
     require_vllm()
     start_paper_smoke_run(tmp_path_factory)
-    workdir, judge, proc = _paper_smoke["workdir"], _paper_smoke["judge"], _paper_smoke["proc"]
-    if proc.wait() != 0:
-        raise AssertionError(f"paper-smoke run failed:\n{(workdir / 'snakemake.out').read_text()[-4000:]}")
-    if not (workdir / "requests.txt").exists():
-        (workdir / "requests.txt").write_text(str(len(judge.requests)))
-        judge.stop()
+    workdir = wait_for(_paper_smoke["proc"], _paper_smoke["workdir"], "paper-smoke run")
+    (workdir / "requests.txt").write_text(str(len(_paper_smoke["judge"].requests)))
+    _paper_smoke["judge"].stop()
     return workdir
 
 
